@@ -8,13 +8,12 @@ package bus
 
 import (
 	"encoding/hex"
-	"hash/fnv"
 	"strconv"
 	"strings"
 
 	"github.com/cespare/xxhash/v2"
-	"github.com/mr-tron/base58"
 
+	"github.com/firehole/firehole/pkg/base58"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 )
 
@@ -42,9 +41,12 @@ const Partitions = 16
 // bytes, modulo Partitions). It is part of the contract: other languages
 // compute the same value.
 func Partition(pubkey []byte) int {
-	h := fnv.New32a()
-	_, _ = h.Write(pubkey)
-	return int(h.Sum32() % Partitions)
+	h := uint32(2166136261)
+	for _, c := range pubkey {
+		h ^= uint32(c)
+		h *= 16777619
+	}
+	return int(h % Partitions)
 }
 
 // RawAccountSubject is firehole.v1.raw.account.<owner>.<pubkey>.<partition>.
@@ -58,16 +60,15 @@ func DecodedAccountSubject(owner, pubkey []byte) string {
 }
 
 func accountSubject(root string, owner, pubkey []byte) string {
-	var b strings.Builder
-	b.Grow(len(root) + 94)
-	b.WriteString(root)
-	b.WriteByte('.')
-	b.WriteString(base58.Encode(owner))
-	b.WriteByte('.')
-	b.WriteString(base58.Encode(pubkey))
-	b.WriteByte('.')
-	b.WriteString(strconv.Itoa(Partition(pubkey)))
-	return b.String()
+	b := make([]byte, 0, len(root)+96)
+	b = append(b, root...)
+	b = append(b, '.')
+	b = base58.AppendEncode(b, owner)
+	b = append(b, '.')
+	b = base58.AppendEncode(b, pubkey)
+	b = append(b, '.')
+	b = strconv.AppendInt(b, int64(Partition(pubkey)), 10)
+	return string(b)
 }
 
 // AccountFilter builds a subscription filter under root (RawAccountRoot or
