@@ -320,3 +320,54 @@ func TestCompareJSONDetectsDifferences(t *testing.T) {
 		t.Errorf("equal values reported different: %v", d)
 	}
 }
+
+func TestElementPathInError(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, legacyIDL(`[{"name":"names","type":{"vec":"string"}}]`, ""))
+	data := accountDisc("Acc").u32(2).str("ok").u32(50)
+	_, _, err := p.AppendDecode(nil, data)
+	var de *DecodeError
+	if !errors.As(err, &de) || de.Path != "names[1]" || de.Offset != 18 {
+		t.Fatalf("err = %v, want short data at names[1] offset 18", err)
+	}
+}
+
+// TestConcurrentDecode shares one Program between goroutines; run with
+// -race to check that decoding does not write shared state.
+func TestConcurrentDecode(t *testing.T) {
+	t.Parallel()
+	fixtures := loadFixtures(t)
+	p := loadIDL(t, "testdata/orca-whirlpool/idl.json")
+	var want [][]byte
+	var inputs [][]byte
+	for _, f := range fixtures {
+		if _, ok := f.ExpectedByIDL["idl.json"]; ok && strings.HasSuffix(f.dir, "orca-whirlpool") {
+			out, _, err := p.AppendDecode(nil, f.data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, inputs = append(want, out), append(inputs, f.data)
+		}
+	}
+	done := make(chan string, 8)
+	for g := 0; g < 8; g++ {
+		go func() {
+			var buf []byte
+			for i := 0; i < 50; i++ {
+				k := (g + i) % len(inputs)
+				out, _, err := p.AppendDecode(buf[:0], inputs[k])
+				if err != nil || string(out) != string(want[k]) {
+					done <- "mismatch"
+					return
+				}
+				buf = out
+			}
+			done <- ""
+		}()
+	}
+	for g := 0; g < 8; g++ {
+		if msg := <-done; msg != "" {
+			t.Error(msg)
+		}
+	}
+}

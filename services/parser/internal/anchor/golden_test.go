@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -65,10 +66,15 @@ func loadFixtures(t testing.TB) []loadedFixture {
 	return out
 }
 
-var idlCache = map[string]*Program{}
+var (
+	idlMu    sync.Mutex
+	idlCache = map[string]*Program{}
+)
 
 func loadIDL(t testing.TB, path string) *Program {
 	t.Helper()
+	idlMu.Lock()
+	defer idlMu.Unlock()
 	if p, ok := idlCache[path]; ok {
 		return p
 	}
