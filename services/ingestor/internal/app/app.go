@@ -1,0 +1,191 @@
+// Package app wires the ingestor together: configuration, logger, NATS,
+// the bounded publisher, the Yellowstone client and the HTTP endpoints.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/firehole/firehole/pkg/base58"
+	"github.com/firehole/firehole/pkg/bus"
+	"github.com/firehole/firehole/pkg/capture"
+	pkgconfig "github.com/firehole/firehole/pkg/config"
+	"github.com/firehole/firehole/pkg/lifecycle"
+	"github.com/firehole/firehole/pkg/logging"
+	"github.com/firehole/firehole/proto/geyser"
+	"github.com/firehole/firehole/services/ingestor/internal/config"
+	"github.com/firehole/firehole/services/ingestor/internal/ingest"
+	"github.com/firehole/firehole/services/ingestor/internal/metrics"
+	"github.com/firehole/firehole/services/ingestor/internal/yellowstone"
+)
+
+// Run loads the configuration from the environment and runs the ingestor
+// until ctx ends.
+func Run(ctx context.Context, args []string, stdout io.Writer) error {
+	var cfg config.Config
+	if err := pkgconfig.Load(config.Prefix, &cfg, args, stdout); err != nil {
+		return err
+	}
+	return RunConfig(ctx, cfg, nil)
+}
+
+// RunConfig runs the ingestor with cfg. ready, when not nil, is called with
+// the Health once the service is wired (tests and benchmarks).
+func RunConfig(ctx context.Context, cfg config.Config, ready func(*lifecycle.Health)) error {
+	log := logging.New(cfg.Config, "ingestor")
+	req, err := cfg.SubscribeRequest()
+	if err != nil {
+		return err
+	}
+	target, useTLS, err := cfg.Target()
+	if err != nil {
+		return fmt.Errorf("INGESTOR_ENDPOINT: %w", err)
+	}
+	source := cfg.SourceName()
+
+	nc, err := bus.Connect(cfg.NATSURL, "firehole-ingestor "+source, log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("open jetstream: %w", err)
+	}
+	sopts := bus.DefaultStreamOptions()
+	sopts.Replicas, sopts.MaxAge, sopts.DuplicateWindow = cfg.StreamReplicas, cfg.StreamMaxAge, cfg.DuplicateWindow
+	ectx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	err = bus.EnsureStreams(ectx, js, sopts)
+	cancel()
+	if err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	var m *metrics.Metrics
+	pub, err := bus.NewPublisher(nc, bus.PublisherOptions{
+		MaxInFlight: cfg.MaxInFlight,
+		OnRetry:     func(error) { m.PublishRetries.Inc() },
+	})
+	if err != nil {
+		return fmt.Errorf("make publisher: %w", err)
+	}
+	m = metrics.New(reg, func() float64 { return float64(pub.InFlight()) })
+
+	var programs [][32]byte
+	for _, f := range req.GetAccounts() {
+		for _, o := range f.GetOwner() {
+			if k, err := base58.Decode32(o); err == nil {
+				programs = append(programs, k)
+			}
+		}
+	}
+	commitment := req.GetCommitment()
+	in := ingest.New(pub, ingest.Options{
+		Source:     source,
+		Commitment: config.BusCommitment(commitment),
+		DataSlices: req.GetAccountsDataSlice(),
+		Programs:   programs,
+	}, log, m)
+
+	yellowstone.RegisterCompressors()
+	conn, err := yellowstone.Dial(yellowstone.DialOptions{
+		Target: target, TLS: useTLS, CAFile: cfg.CAFile, XToken: cfg.XToken,
+		KeepaliveTime: cfg.KeepaliveTime, KeepaliveTimeout: cfg.KeepaliveTimeout, MaxRecvBytes: cfg.MaxRecvBytes,
+	})
+	if err != nil {
+		return err
+	}
+	defer conn.Close()
+	var rec yellowstone.Recorder
+	if cfg.CaptureFile != "" {
+		f, err := capture.Create(cfg.CaptureFile)
+		if err != nil {
+			return fmt.Errorf("INGESTOR_CAPTURE_FILE: %w", err)
+		}
+		defer func() {
+			if err := f.Close(); err != nil {
+				log.Error().Err(err).Str("file", cfg.CaptureFile).Msg("close capture")
+			}
+		}()
+		rec = recorder{f}
+	}
+	client := yellowstone.New(conn, yellowstone.Options{
+		Request:        req,
+		SilenceTimeout: cfg.SilenceTimeout,
+		PingInterval:   cfg.PingInterval,
+		BackoffMin:     cfg.BackoffMin,
+		BackoffMax:     cfg.BackoffMax,
+		FromSlotMargin: cfg.FromSlotMargin,
+		Recorder:       rec,
+	}, in, log, m)
+
+	health := lifecycle.NewHealth()
+	health.AddCheck("nats", func(context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("nats not connected")
+		}
+		return nil
+	})
+	health.AddCheck("geyser", func(context.Context) error {
+		if !client.Connected() {
+			return errors.New("geyser stream not open")
+		}
+		return nil
+	})
+	log.Info().Str("endpoint", target).Bool("tls", useTLS).Str("source", source).
+		Str("commitment", strings.ToLower(commitment.String())).Str("filters", req.String()).Msg("starting")
+
+	// The publisher (sink) outlives the client (source): the client stops on
+	// ctx, then the publisher drains what is in flight.
+	srcCtx, stopSource := context.WithCancel(ctx)
+	defer stopSource()
+	pubCtx, stopPub := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopPub()
+	pubDone := make(chan error, 1)
+	go func() { pubDone <- pub.Run(pubCtx) }()
+	health.SetReady(true)
+	if ready != nil {
+		ready(health)
+	}
+	err = lifecycle.Run(srcCtx, log,
+		lifecycle.Component{Name: "http", Run: func(ctx context.Context) error {
+			return lifecycle.ServeHTTP(ctx, cfg.HTTPAddr, health.Handler(reg), 5*time.Second)
+		}},
+		lifecycle.Component{Name: "yellowstone", Run: func(ctx context.Context) error {
+			defer health.SetReady(false)
+			return client.Run(ctx)
+		}},
+	)
+	health.SetReady(false)
+	drainInFlight(pub, 10*time.Second)
+	stopPub()
+	<-pubDone
+	if flushErr := nc.FlushTimeout(2 * time.Second); flushErr != nil {
+		log.Warn().Err(flushErr).Msg("flush nats")
+	}
+	log.Info().Uint64("last_full_slot", client.LastFullSlot()).Msg("stopped")
+	return err
+}
+
+// recorder adapts a capture file to yellowstone.Recorder.
+type recorder struct{ f *capture.File }
+
+func (r recorder) Record(u *geyser.SubscribeUpdate) error { return r.f.Write(u) }
+
+// drainInFlight waits (bounded) until JetStream acknowledged what was published.
+func drainInFlight(pub *bus.Publisher, limit time.Duration) {
+	deadline := time.Now().Add(limit)
+	for pub.InFlight() > 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+}
