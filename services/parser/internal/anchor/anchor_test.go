@@ -371,3 +371,22 @@ func TestConcurrentDecode(t *testing.T) {
 		}
 	}
 }
+
+func TestBadOptionTagOffset(t *testing.T) {
+	t.Parallel()
+	p := mustParse(t, legacyIDL(`[{"name":"a","type":"u8"},{"name":"o","type":{"option":"u8"}},{"name":"c","type":{"coption":"u8"}}]`, ""))
+	for _, tt := range []struct {
+		data   enc
+		path   string
+		offset int
+	}{
+		{accountDisc("Acc").u8(0).u8(2), "o", 9},
+		{accountDisc("Acc").u8(0).u8(0).u32(7), "c", 10},
+	} {
+		_, _, err := p.AppendDecode(nil, tt.data)
+		var de *DecodeError
+		if !errors.As(err, &de) || !errors.Is(err, ErrInvalidData) || de.Path != tt.path || de.Offset != tt.offset {
+			t.Errorf("err = %v, want invalid data at %s offset %d", err, tt.path, tt.offset)
+		}
+	}
+}

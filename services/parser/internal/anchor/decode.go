@@ -222,6 +222,11 @@ func (d *decoder) value(dst []byte, n *node) ([]byte, error) {
 		case 1:
 			return d.value(dst, n.elem)
 		}
+		if n.kind == kOption {
+			d.off--
+		} else {
+			d.off -= 4
+		}
 		return dst, d.fail(fmt.Errorf("%w: option tag %d", ErrInvalidData, tag))
 	case kVec:
 		l, err := d.length(n.elem.minSize)
