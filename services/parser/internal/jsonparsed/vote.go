@@ -1,0 +1,193 @@
+package jsonparsed
+
+import "github.com/firehole/firehole/pkg/base58"
+
+// voteState holds a decoded vote account; the variable-length lists stay as
+// raw slices of fixed-size records and are rendered straight from the data.
+type voteState struct {
+	node, withdrawer       *[32]byte
+	inflationCollector     *[32]byte
+	blockCollector         *[32]byte
+	inflationBps, blockBps uint16
+	pendingRewards         uint64
+	bls                    []byte // nil when None
+	votes                  []byte
+	voteSize               int // 12 (Lockout) or 13 (LandedVote: latency first)
+	hasRoot                bool
+	root                   uint64
+	voters                 []byte // (epoch u64, pubkey) records
+	legacyVoter            *[32]byte
+	legacyVoterEpoch       uint64
+	credits                []byte // (epoch, credits, previous) u64 triples
+	lastTimestampSlot      uint64
+	lastTimestamp          int64
+	commission             uint8
+}
+
+// records reads a u64 count of size-byte records and returns their bytes.
+func (r *reader) records(size int) []byte {
+	n := r.count(size)
+	return r.take(n * size)
+}
+
+// parseVote renders a vote account in agave 3.x's shape: the VoteState v4
+// view, with v4 fields derived for older layouts (inflation rewards to the
+// vote account itself, block revenue to the node, commission·100 bps,
+// 100% block revenue commission). priorVoters, which v4 no longer stores,
+// is always empty.
+func parseVote(dst []byte, in *Input, _ MintSource) ([]byte, string, error) {
+	r := reader{b: in.Data}
+	var v voteState
+	tag := r.u32()
+	switch tag {
+	case 0: // V0_23_5
+		v.node = r.key()
+		v.legacyVoter = r.key()
+		v.legacyVoterEpoch = r.u64()
+		r.take(32*56 + 8) // prior voters circular buffer and index
+		v.withdrawer = r.key()
+		v.commission = r.u8()
+		v.votes, v.voteSize = r.records(12), 12
+		v.readRoot(&r)
+		v.credits = r.records(24)
+	case 1, 2: // V1_14_11 (Lockout votes), V3 (LandedVote votes)
+		v.node = r.key()
+		v.withdrawer = r.key()
+		v.commission = r.u8()
+		v.voteSize = 12
+		if tag == 2 {
+			v.voteSize = 13
+		}
+		v.votes = r.records(v.voteSize)
+		v.readRoot(&r)
+		v.voters = r.records(40)
+		r.take(32*48 + 8) // prior voters circular buffer and index
+		r.boolStrict()    // is_empty
+		v.credits = r.records(24)
+	case 3: // V4
+		v.node = r.key()
+		v.withdrawer = r.key()
+		v.inflationCollector = r.key()
+		v.blockCollector = r.key()
+		v.inflationBps = r.u16()
+		v.blockBps = r.u16()
+		v.pendingRewards = r.u64()
+		if r.option() {
+			v.bls = r.take(48)
+		}
+		v.votes, v.voteSize = r.records(13), 13
+		v.readRoot(&r)
+		v.voters = r.records(40)
+		v.credits = r.records(24)
+	default:
+		return dst, "", errLayout
+	}
+	v.lastTimestampSlot = r.u64()
+	v.lastTimestamp = r.i64()
+	if r.bad {
+		return dst, "", errLayout
+	}
+	if tag != 3 {
+		v.inflationCollector = &in.Pubkey
+		v.blockCollector = v.node
+		v.inflationBps = uint16(v.commission) * 100
+		v.blockBps = 10000
+	} else {
+		v.commission = uint8(min(v.inflationBps/100, 255))
+	}
+	return v.append(dst), "vote", nil
+}
+
+func (v *voteState) readRoot(r *reader) {
+	if r.option() {
+		v.hasRoot = true
+		v.root = r.u64()
+	}
+}
+
+func (v *voteState) append(dst []byte) []byte {
+	dst = append(dst, `{"info":{"authorizedVoters":[`...)
+	if v.legacyVoter != nil {
+		dst = append(dst, `{"authorizedVoter":`...)
+		dst = appendPubkey(dst, v.legacyVoter)
+		dst = append(dst, `,"epoch":`...)
+		dst = appendU64(dst, v.legacyVoterEpoch)
+		dst = append(dst, '}')
+	}
+	for i := 0; i+40 <= len(v.voters); i += 40 {
+		rr := reader{b: v.voters[i : i+40]}
+		epoch, voter := rr.u64(), rr.key()
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"authorizedVoter":`...)
+		dst = appendPubkey(dst, voter)
+		dst = append(dst, `,"epoch":`...)
+		dst = appendU64(dst, epoch)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `],"authorizedWithdrawer":`...)
+	dst = appendPubkey(dst, v.withdrawer)
+	dst = append(dst, `,"blockRevenueCollector":`...)
+	dst = appendPubkey(dst, v.blockCollector)
+	dst = append(dst, `,"blockRevenueCommissionBps":`...)
+	dst = appendU64(dst, uint64(v.blockBps))
+	dst = append(dst, `,"blsPubkeyCompressed":`...)
+	if v.bls == nil {
+		dst = append(dst, "null"...)
+	} else {
+		dst = append(dst, '"')
+		dst = base58.AppendEncode(dst, v.bls)
+		dst = append(dst, '"')
+	}
+	dst = append(dst, `,"commission":`...)
+	dst = appendU64(dst, uint64(v.commission))
+	dst = append(dst, `,"epochCredits":[`...)
+	for i := 0; i+24 <= len(v.credits); i += 24 {
+		rr := reader{b: v.credits[i : i+24]}
+		epoch, credits, prev := rr.u64(), rr.u64(), rr.u64()
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"credits":`...)
+		dst = appendU64String(dst, credits)
+		dst = append(dst, `,"epoch":`...)
+		dst = appendU64(dst, epoch)
+		dst = append(dst, `,"previousCredits":`...)
+		dst = appendU64String(dst, prev)
+		dst = append(dst, '}')
+	}
+	dst = append(dst, `],"inflationRewardsCollector":`...)
+	dst = appendPubkey(dst, v.inflationCollector)
+	dst = append(dst, `,"inflationRewardsCommissionBps":`...)
+	dst = appendU64(dst, uint64(v.inflationBps))
+	dst = append(dst, `,"lastTimestamp":{"slot":`...)
+	dst = appendU64(dst, v.lastTimestampSlot)
+	dst = append(dst, `,"timestamp":`...)
+	dst = appendI64(dst, v.lastTimestamp)
+	dst = append(dst, `},"nodePubkey":`...)
+	dst = appendPubkey(dst, v.node)
+	dst = append(dst, `,"pendingDelegatorRewards":`...)
+	dst = appendU64String(dst, v.pendingRewards)
+	dst = append(dst, `,"priorVoters":[],"rootSlot":`...)
+	if v.hasRoot {
+		dst = appendU64(dst, v.root)
+	} else {
+		dst = append(dst, "null"...)
+	}
+	dst = append(dst, `,"votes":[`...)
+	skip := v.voteSize - 12 // LandedVote starts with a latency byte
+	for i := 0; i+v.voteSize <= len(v.votes); i += v.voteSize {
+		rr := reader{b: v.votes[i+skip : i+v.voteSize]}
+		slot, conf := rr.u64(), rr.u32()
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, `{"confirmationCount":`...)
+		dst = appendU64(dst, uint64(conf))
+		dst = append(dst, `,"slot":`...)
+		dst = appendU64(dst, slot)
+		dst = append(dst, '}')
+	}
+	return append(dst, `]},"type":"vote"}`...)
+}

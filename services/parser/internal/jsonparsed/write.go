@@ -1,0 +1,209 @@
+package jsonparsed
+
+import (
+	"encoding/base64"
+	"math"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/firehole/firehole/pkg/base58"
+)
+
+// The helpers below append JSON fragments to a buffer. Object keys are
+// written by the callers in byte order: agave turns every parsed struct into
+// a serde_json::Value whose maps are BTreeMaps, so a node prints keys sorted.
+
+func appendPubkey(dst []byte, k *[32]byte) []byte {
+	dst = append(dst, '"')
+	dst = base58.AppendEncode32(dst, k)
+	return append(dst, '"')
+}
+
+// appendOptPubkey writes null for an all-zero key, the way agave renders
+// COption::None-like "optional non-zero" pubkeys.
+func appendOptPubkey(dst []byte, k *[32]byte) []byte {
+	if *k == ([32]byte{}) {
+		return append(dst, "null"...)
+	}
+	return appendPubkey(dst, k)
+}
+
+func appendU64(dst []byte, v uint64) []byte { return strconv.AppendUint(dst, v, 10) }
+
+func appendI64(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10) }
+
+// appendU64String writes a u64 as a JSON string (agave's StringAmount).
+func appendU64String(dst []byte, v uint64) []byte {
+	dst = append(dst, '"')
+	dst = strconv.AppendUint(dst, v, 10)
+	return append(dst, '"')
+}
+
+func appendBool(dst []byte, v bool) []byte {
+	if v {
+		return append(dst, "true"...)
+	}
+	return append(dst, "false"...)
+}
+
+func appendBase64String(dst, b []byte) []byte {
+	dst = append(dst, '"')
+	dst = base64.StdEncoding.AppendEncode(dst, b)
+	return append(dst, '"')
+}
+
+// floatDigits splits a finite, non-zero |f| into its shortest round-trip
+// decimal digits and the position of the decimal point relative to the first
+// digit: |f| = 0.d1d2...dn × 10^point.
+func floatDigits(buf *[32]byte, f float64) (digits []byte, point int) {
+	s := strconv.AppendFloat(buf[:0], math.Abs(f), 'e', -1, 64) // d.ddde±xx
+	e := len(s) - 1
+	for s[e] != 'e' {
+		e--
+	}
+	exp, neg := 0, false
+	for _, c := range s[e+1:] {
+		switch c {
+		case '-':
+			neg = true
+		case '+':
+		default:
+			exp = exp*10 + int(c-'0')
+		}
+	}
+	if neg {
+		exp = -exp
+	}
+	// Drop the '.' in place.
+	n := 0
+	for _, c := range s[:e] {
+		if c != '.' {
+			s[n] = c
+			n++
+		}
+	}
+	return s[:n], exp + 1
+}
+
+// appendF64 writes f exactly as serde_json does (ryu, "1.0", "0.0", "1e20"),
+// and non-finite values as null.
+func appendF64(dst []byte, f float64) []byte {
+	if math.IsNaN(f) || math.IsInf(f, 0) {
+		return append(dst, "null"...)
+	}
+	if math.Signbit(f) {
+		dst = append(dst, '-')
+	}
+	if f == 0 {
+		return append(dst, "0.0"...)
+	}
+	var buf [32]byte
+	d, kk := floatDigits(&buf, f)
+	n := len(d)
+	switch {
+	case kk >= n && kk <= 16: // integral: 1234e7 -> 12340000000.0
+		dst = append(dst, d...)
+		for range kk - n {
+			dst = append(dst, '0')
+		}
+		return append(dst, ".0"...)
+	case kk > 0 && kk <= 16: // 12.34
+		dst = append(dst, d[:kk]...)
+		dst = append(dst, '.')
+		return append(dst, d[kk:]...)
+	case kk > -5 && kk <= 0: // 0.001234
+		dst = append(dst, "0."...)
+		for range -kk {
+			dst = append(dst, '0')
+		}
+		return append(dst, d...)
+	default: // 1e30, 1.234e33, 1.5e-7
+		dst = append(dst, d[0])
+		if n > 1 {
+			dst = append(dst, '.')
+			dst = append(dst, d[1:]...)
+		}
+		dst = append(dst, 'e')
+		return strconv.AppendInt(dst, int64(kk-1), 10)
+	}
+}
+
+// appendRustDisplayF64 writes f as Rust's `f64::to_string` does: shortest
+// round-trip digits, never an exponent, no ".0" for integral values.
+func appendRustDisplayF64(dst []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(dst, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(dst, "inf"...)
+	case math.IsInf(f, -1):
+		return append(dst, "-inf"...)
+	}
+	if math.Signbit(f) {
+		dst = append(dst, '-')
+	}
+	if f == 0 {
+		return append(dst, '0')
+	}
+	var buf [32]byte
+	d, kk := floatDigits(&buf, f)
+	switch {
+	case kk <= 0:
+		dst = append(dst, "0."...)
+		for range -kk {
+			dst = append(dst, '0')
+		}
+		return append(dst, d...)
+	case kk >= len(d):
+		dst = append(dst, d...)
+		for range kk - len(d) {
+			dst = append(dst, '0')
+		}
+		return dst
+	default:
+		dst = append(dst, d[:kk]...)
+		dst = append(dst, '.')
+		return append(dst, d[kk:]...)
+	}
+}
+
+// appendString writes s as a JSON string with serde_json's escaping: only
+// '"', '\\' and control characters below 0x20 are escaped. s must be valid
+// UTF-8 (Rust strings always are).
+func appendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, s[start:i]...)
+		switch c {
+		case '"':
+			dst = append(dst, `\"`...)
+		case '\\':
+			dst = append(dst, `\\`...)
+		case '\b':
+			dst = append(dst, `\b`...)
+		case '\f':
+			dst = append(dst, `\f`...)
+		case '\n':
+			dst = append(dst, `\n`...)
+		case '\r':
+			dst = append(dst, `\r`...)
+		case '\t':
+			dst = append(dst, `\t`...)
+		default:
+			dst = append(dst, `\u00`...)
+			dst = append(dst, hex[c>>4], hex[c&0xf])
+		}
+		start = i + 1
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// validString reports whether b would deserialize as a Rust String.
+func validString(b []byte) bool { return utf8.Valid(b) }
