@@ -1,0 +1,99 @@
+// Package service wires the parser: configuration, the decoder registry,
+// the mint book, the pipeline and the operational HTTP endpoints.
+package service
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/firehole/firehole/pkg/bus"
+	"github.com/firehole/firehole/pkg/config"
+	"github.com/firehole/firehole/pkg/logging"
+	"github.com/firehole/firehole/services/parser/internal/decoders"
+)
+
+// Prefix is the environment prefix of every parser variable.
+const Prefix = "PARSER"
+
+// Config is the parser's configuration (PARSER_*).
+type Config struct {
+	logging.Config
+	NATSURL        string        `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated"`
+	RedisAddr      string        `envconfig:"REDIS_ADDR" desc:"Redis host:port for mint lookups (the cacher's store); empty disables them"`
+	RedisKeyPrefix string        `envconfig:"REDIS_KEY_PREFIX" default:"fh:" desc:"key prefix of the cacher's Redis layout"`
+	IDLDir         string        `envconfig:"IDL_DIR" default:"deploy/idl" desc:"directory of Anchor IDL *.json files; empty loads none"`
+	IDLPrograms    string        `envconfig:"IDL_PROGRAMS" desc:"name=address,... deploys IDLs (by program name) at these addresses; needed for legacy IDLs without one"`
+	Partitions     string        `envconfig:"PARTITIONS" default:"0-15" desc:"partitions this replica consumes: list and ranges, e.g. 0-7 or 0,2,4-6"`
+	MaxInFlight    int           `envconfig:"MAX_IN_FLIGHT" default:"4096" desc:"decoded messages published and not yet acknowledged, over all partitions"`
+	MaxPending     int           `envconfig:"MAX_PENDING" default:"100000" desc:"token accounts kept while their mint is unknown"`
+	MintCacheSize  int           `envconfig:"MINT_CACHE_SIZE" default:"1000000" desc:"mints kept in memory"`
+	AckWait        time.Duration `envconfig:"ACK_WAIT" default:"30s" desc:"redelivery delay of a raw message not acknowledged"`
+	Durable        string        `envconfig:"DURABLE" default:"parser" desc:"consumer name prefix (partition p is <prefix>-pNN)"`
+	HTTPAddr       string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:9102" desc:"address of /healthz, /readyz and /metrics"`
+}
+
+// Validate reports every bad variable at once.
+func (c *Config) Validate() error {
+	var p config.Problems
+	if err := c.Config.Validate(); err != nil {
+		p.Addf("%s_%w", Prefix, err)
+	}
+	p.Check(strings.TrimSpace(c.NATSURL) == "", Prefix+"_NATS_URL", "must not be empty")
+	if _, err := ParsePartitions(c.Partitions); err != nil {
+		p.Addf("%s_PARTITIONS: %w", Prefix, err)
+	}
+	if _, err := decoders.ParseAddressOverrides(c.IDLPrograms); err != nil {
+		p.Addf("%s_IDL_PROGRAMS: %w", Prefix, err)
+	}
+	p.Check(c.MaxInFlight < 1, Prefix+"_MAX_IN_FLIGHT", "must be at least 1")
+	p.Check(c.MaxPending < 1, Prefix+"_MAX_PENDING", "must be at least 1")
+	p.Check(c.MintCacheSize < 1, Prefix+"_MINT_CACHE_SIZE", "must be at least 1")
+	p.Check(c.AckWait < time.Second, Prefix+"_ACK_WAIT", "must be at least 1s")
+	p.Check(c.Durable == "" || strings.ContainsAny(c.Durable, ".*> \t"), Prefix+"_DURABLE", "must be a non-empty name without '.', '*', '>' or spaces")
+	p.Check(c.HTTPAddr == "", Prefix+"_HTTP_ADDR", "must not be empty")
+	return p.Err()
+}
+
+// ParsePartitions parses "0-15", "3", "0,2,4-6" into sorted, distinct
+// partitions, each below bus.Partitions.
+func ParsePartitions(s string) ([]int, error) {
+	seen := map[int]bool{}
+	var out []int
+	for item := range strings.SplitSeq(s, ",") {
+		item = strings.TrimSpace(item)
+		if item == "" {
+			continue
+		}
+		lo, hi, isRange := strings.Cut(item, "-")
+		a, err := strconv.Atoi(strings.TrimSpace(lo))
+		if err != nil {
+			return nil, fmt.Errorf("%q is not a partition or range", item)
+		}
+		b := a
+		if isRange {
+			if b, err = strconv.Atoi(strings.TrimSpace(hi)); err != nil {
+				return nil, fmt.Errorf("%q is not a partition or range", item)
+			}
+		}
+		if a < 0 || b >= bus.Partitions || a > b {
+			return nil, fmt.Errorf("%q is outside 0-%d", item, bus.Partitions-1)
+		}
+		for p := a; p <= b; p++ {
+			if seen[p] {
+				return nil, fmt.Errorf("partition %d given twice", p)
+			}
+			seen[p] = true
+		}
+	}
+	for p := range bus.Partitions {
+		if seen[p] {
+			out = append(out, p)
+		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no partitions in %q", s)
+	}
+	return out, nil
+}
