@@ -16,7 +16,7 @@ import (
 // StakeConfig (by address; agave 4.1 dropped it) and ValidatorInfo (first key
 // is Va1idator1nfo…; the stored string is JSON and is re-printed the way
 // serde_json prints a Value: keys sorted, serde number formatting).
-func parseConfig(dst []byte, in *Input, _ MintSource) ([]byte, string, error) {
+func parseConfig(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	r := reader{b: in.Data}
 	n := r.shortVecLen()
 	keys := r.take(n * 33)

@@ -83,7 +83,7 @@ type Input struct {
 
 // parseFunc appends the parsed value for in to dst. On error the content
 // appended to dst is discarded by the caller.
-type parseFunc func(dst []byte, in *Input, mints MintSource) ([]byte, string, error)
+type parseFunc func(dst []byte, in Input, mints MintSource) ([]byte, string, error)
 
 type entry struct {
 	program string
@@ -146,7 +146,7 @@ func (r *Registry) AppendParsed(dst []byte, in Input, mints MintSource) (out []b
 	if !ok {
 		return dst, "", "", errNoParser
 	}
-	out, accountType, err = e.parse(dst, &in, mints)
+	out, accountType, err = e.parse(dst, in, mints)
 	if err != nil {
 		return dst, e.program, "", err
 	}

@@ -3,7 +3,7 @@ package jsonparsed
 // parseUpgradeableLoader renders a BPF upgradeable loader account (bincode
 // UpgradeableLoaderState). Buffer and ProgramData carry the bytes after
 // their metadata as ["<base64>","base64"].
-func parseUpgradeableLoader(dst []byte, in *Input, _ MintSource) ([]byte, string, error) {
+func parseUpgradeableLoader(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	r := reader{b: in.Data}
 	tag := r.u32()
 	if r.bad {

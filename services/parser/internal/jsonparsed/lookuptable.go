@@ -5,7 +5,7 @@ const lookupTableMetaSize = 56
 
 // parseLookupTable renders an address lookup table: a bincode ProgramState
 // header padded to 56 bytes, then packed 32-byte addresses.
-func parseLookupTable(dst []byte, in *Input, _ MintSource) ([]byte, string, error) {
+func parseLookupTable(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	r := reader{b: in.Data}
 	tag := r.u32()
 	if r.bad || tag > 1 {

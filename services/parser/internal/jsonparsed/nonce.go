@@ -3,7 +3,7 @@ package jsonparsed
 // parseNonce renders a system-program-owned durable nonce account
 // (bincode NonceVersions → State). Like agave, an Uninitialized nonce is not
 // parsable: an allocated, zeroed system account must not show up as a nonce.
-func parseNonce(dst []byte, in *Input, _ MintSource) ([]byte, string, error) {
+func parseNonce(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	r := reader{b: in.Data}
 	version := r.u32()
 	state := r.u32()

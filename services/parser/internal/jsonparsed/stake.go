@@ -3,7 +3,7 @@ package jsonparsed
 // parseStake renders a bincode StakeStateV2. delegation.warmupCooldownRate
 // is the deprecated f64 still stored in the account; agave 3.x prints it,
 // 4.1 does not.
-func parseStake(dst []byte, in *Input, _ MintSource) ([]byte, string, error) {
+func parseStake(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	r := reader{b: in.Data}
 	tag := r.u32()
 	if r.bad {

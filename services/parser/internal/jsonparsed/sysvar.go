@@ -11,7 +11,7 @@ import (
 const slotHistoryEntries = 1024 * 1024
 
 // parseSysvar renders a sysvar account, chosen by its address.
-func parseSysvar(dst []byte, in *Input, _ MintSource) ([]byte, string, error) {
+func parseSysvar(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	r := reader{b: in.Data}
 	start := len(dst)
 	var typ string

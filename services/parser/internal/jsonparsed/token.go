@@ -184,7 +184,7 @@ func MintFromAccount(owner [32]byte, data []byte) (MintInfo, bool) {
 	return mi, true
 }
 
-func parseToken(dst []byte, in *Input, mints MintSource) ([]byte, string, error) {
+func parseToken(dst []byte, in Input, mints MintSource) ([]byte, string, error) {
 	if a, tlv, ok := unpackTokenAccount(in.Data); ok {
 		if mints == nil {
 			return dst, "", ErrMintUnknown
@@ -888,17 +888,17 @@ func appendTokenMetadata(dst []byte, v []byte) ([]byte, bool) {
 	return dst, true
 }
 
-// borshString reads a u32-length-prefixed UTF-8 string. The returned string
-// aliases nothing: it is converted only after the length was checked.
-func borshString(r *reader) string {
+// borshString reads a u32-length-prefixed UTF-8 string; the result aliases
+// the data. The length is checked against the data before it is used.
+func borshString(r *reader) []byte {
 	n := r.u32()
 	b := r.take(int(n))
 	if r.bad {
-		return ""
+		return nil
 	}
 	if !validString(b) {
 		r.bad = true
-		return ""
+		return nil
 	}
-	return string(b)
+	return b
 }

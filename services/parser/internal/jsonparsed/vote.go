@@ -35,7 +35,7 @@ func (r *reader) records(size int) []byte {
 // vote account itself, block revenue to the node, commission·100 bps,
 // 100% block revenue commission). priorVoters, which v4 no longer stores,
 // is always empty.
-func parseVote(dst []byte, in *Input, _ MintSource) ([]byte, string, error) {
+func parseVote(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	r := reader{b: in.Data}
 	var v voteState
 	tag := r.u32()

@@ -170,7 +170,7 @@ func appendRustDisplayF64(dst []byte, f float64) []byte {
 // appendString writes s as a JSON string with serde_json's escaping: only
 // '"', '\\' and control characters below 0x20 are escaped. s must be valid
 // UTF-8 (Rust strings always are).
-func appendString(dst []byte, s string) []byte {
+func appendString[T string | []byte](dst []byte, s T) []byte {
 	const hex = "0123456789abcdef"
 	dst = append(dst, '"')
 	start := 0
