@@ -1,0 +1,180 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/firehole/firehole/pkg/bus"
+	pkgconfig "github.com/firehole/firehole/pkg/config"
+	"github.com/firehole/firehole/pkg/lifecycle"
+	"github.com/firehole/firehole/pkg/logging"
+	"github.com/firehole/firehole/services/persister/internal/config"
+	"github.com/firehole/firehole/services/persister/internal/schema"
+	"github.com/firehole/firehole/services/persister/internal/store"
+)
+
+const usage = `usage: persister [-help]            consume and store (the service)
+       persister migrate [up|status] apply or list the schema migrations`
+
+// Run is the persister's main: args are the command-line arguments without
+// the program name.
+func Run(ctx context.Context, args []string, stdout io.Writer) error {
+	cmd := "serve"
+	if len(args) > 0 && args[0] == "migrate" {
+		cmd, args = "migrate up", args[1:]
+		if len(args) > 0 && (args[0] == "up" || args[0] == "status") {
+			cmd, args = "migrate "+args[0], args[1:]
+		}
+	}
+	if len(args) > 0 && args[0] != "-help" && args[0] != "--help" && args[0] != "-h" {
+		return fmt.Errorf("unknown argument %q\n%s", args[0], usage)
+	}
+	var cfg config.Config
+	if err := pkgconfig.Load(config.Prefix, &cfg, args, stdout); err != nil {
+		return err
+	}
+	log := logging.New(cfg.Config, "persister")
+
+	pcfg, err := store.PoolConfig(cfg.PostgresURL)
+	if err != nil {
+		return err
+	}
+	pcfg.MaxConns = 4
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
+	if err != nil {
+		return fmt.Errorf("open postgres pool: %w", err)
+	}
+	defer pool.Close()
+
+	switch cmd {
+	case "migrate up":
+		done, err := schema.Up(ctx, pool, cfg.Schema)
+		for _, v := range done {
+			fmt.Fprintf(stdout, "applied %04d\n", v)
+		}
+		if err == nil && len(done) == 0 {
+			fmt.Fprintf(stdout, "schema %s is up to date (version %d)\n", cfg.Schema, schema.Latest())
+		}
+		return err
+	case "migrate status":
+		return printStatus(ctx, pool, cfg.Schema, stdout)
+	}
+
+	if cfg.Migrate {
+		done, err := schema.Up(ctx, pool, cfg.Schema)
+		if err != nil {
+			return err
+		}
+		log.Info().Ints("applied", done).Str("schema", cfg.Schema).Msg("migrations")
+	} else if err := schema.Check(ctx, pool, cfg.Schema); err != nil {
+		return err
+	}
+	if cfg.GINIndex {
+		if err := schema.EnsureGIN(ctx, pool, cfg.Schema); err != nil {
+			return err
+		}
+	}
+
+	nc, err := bus.Connect(cfg.NATSURL, "persister", log)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("open jetstream: %w", err)
+	}
+	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		return err
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	p, err := New(ctx, pool, js, Options{
+		Schema:                cfg.Schema,
+		BatchSize:             cfg.BatchSize,
+		BatchWait:             cfg.BatchWait,
+		AckWait:               cfg.AckWait,
+		MaxAckPending:         cfg.MaxAckPending,
+		History:               cfg.History,
+		HistoryRetentionSlots: cfg.HistoryRetentionSlots,
+		HistoryPartitionSlots: cfg.HistoryPartitionSlots,
+	}, log, reg)
+	if err != nil {
+		return err
+	}
+
+	health := lifecycle.NewHealth()
+	var writing atomic.Bool
+	writing.Store(true)
+	p.OnWriteState(writing.Store)
+	health.AddCheck("postgres", func(ctx context.Context) error {
+		if !writing.Load() {
+			return errors.New("last batch write failed")
+		}
+		return pool.Ping(ctx)
+	})
+	health.AddCheck("nats", func(context.Context) error {
+		if s := nc.Status(); s != nats.CONNECTED {
+			return fmt.Errorf("nats %s", s)
+		}
+		return nil
+	})
+	handler := health.Handler(reg)
+
+	health.SetReady(true)
+	log.Info().Str("schema", cfg.Schema).Int("batch_size", cfg.BatchSize).Dur("batch_wait", cfg.BatchWait).
+		Bool("history", cfg.History).Str("http", cfg.HTTPAddr).Msg("persister started")
+	err = lifecycle.Run(ctx, log,
+		lifecycle.Component{Name: "http", Run: func(ctx context.Context) error {
+			return lifecycle.ServeHTTP(ctx, cfg.HTTPAddr, handler, 5*time.Second)
+		}},
+		lifecycle.Component{Name: "persister", Run: func(ctx context.Context) error {
+			defer health.SetReady(false)
+			return p.Run(ctx)
+		}},
+		lifecycle.Component{Name: "readiness", Run: func(ctx context.Context) error {
+			<-ctx.Done()
+			health.SetReady(false)
+			return nil
+		}},
+	)
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info().Msg("persister stopped")
+	return nil
+}
+
+func printStatus(ctx context.Context, pool *pgxpool.Pool, schemaName string, out io.Writer) error {
+	st, err := schema.List(ctx, pool, schemaName)
+	if err != nil {
+		return err
+	}
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "VERSION\tNAME\tAPPLIED")
+	for _, s := range st {
+		applied := "pending"
+		if !s.AppliedAt.IsZero() {
+			applied = s.AppliedAt.UTC().Format(time.RFC3339)
+		}
+		name := s.Name
+		if name == "" {
+			name = "(unknown to this binary)"
+		}
+		fmt.Fprintf(tw, "%04d\t%s\t%s\n", s.Version, name, applied)
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,59 @@
+package consumer
+
+import (
+	"errors"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Metrics are the persister's consumer metrics, labelled by kind.
+type Metrics struct {
+	messages      *prometheus.CounterVec
+	invalid       *prometheus.CounterVec
+	changed       *prometheus.CounterVec
+	writeErrors   *prometheus.CounterVec
+	batchSeconds  *prometheus.HistogramVec
+	batchSize     *prometheus.HistogramVec
+	commitLatency *prometheus.HistogramVec
+}
+
+// NewMetrics registers the metrics on reg (nil: not registered).
+func NewMetrics(reg prometheus.Registerer) *Metrics {
+	m := &Metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "persister_messages_stored_total", Help: "Messages acked after their batch committed.",
+		}, []string{"kind"}),
+		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "persister_messages_invalid_total", Help: "Malformed messages sent to the dead-letter subject.",
+		}, []string{"kind"}),
+		changed: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "persister_rows_changed_total", Help: "Rows inserted or moved forward by committed batches.",
+		}, []string{"kind"}),
+		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "persister_write_errors_total", Help: "Batch writes that failed and were retried.",
+		}, []string{"kind"}),
+		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "persister_batch_write_seconds", Help: "Time to write and commit one batch.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
+		}, []string{"kind"}),
+		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "persister_batch_size", Help: "Messages per committed batch.",
+			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
+		}, []string{"kind"}),
+		commitLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "persister_publish_to_commit_seconds", Help: "Time from a message's storage in JetStream to the commit of its batch.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+		}, []string{"kind"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.messages, m.invalid, m.changed, m.writeErrors, m.batchSeconds, m.batchSize, m.commitLatency} {
+			if err := reg.Register(c); err != nil {
+				var are prometheus.AlreadyRegisteredError
+				if !errors.As(err, &are) {
+					panic(err) // a programming error: two metrics with one name
+				}
+			}
+		}
+	}
+	return m
+}
