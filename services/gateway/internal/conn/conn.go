@@ -1,0 +1,203 @@
+// Package conn owns one WebSocket connection's I/O: a reader loop, a writer
+// goroutine draining a bounded send queue, server pings and an idle timeout.
+//
+// Frames handed to Send are shared between connections and never modified.
+// Send never blocks: when the queue is over its message or byte bound the
+// connection is closed with 1008 "slow consumer", so one slow client never
+// slows the goroutine that fans out notifications to the others.
+package conn
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/coder/websocket"
+)
+
+// Options bound one connection.
+type Options struct {
+	MaxQueueMsgs  int           // queued frames before the client is a slow consumer
+	MaxQueueBytes int           // queued bytes before the client is a slow consumer
+	WriteTimeout  time.Duration // one frame write; a stuck socket is closed
+	PingInterval  time.Duration // server ping period; 0 disables
+	IdleTimeout   time.Duration // no frame and no pong for this long closes the connection
+}
+
+// Hooks receive connection events (metrics). All may be nil.
+type Hooks struct {
+	SlowConsumer func()
+	Sent         func(n int)
+	QueueDepth   func(delta int)
+}
+
+// Close reasons.
+const (
+	ReasonSlowConsumer = "slow consumer"
+	ReasonGoingAway    = "going away"
+	ReasonIdle         = "idle timeout"
+)
+
+// Conn is one client connection. Send and Close are safe for concurrent use.
+type Conn struct {
+	ws    *websocket.Conn
+	opts  Options
+	hooks Hooks
+
+	mu     sync.Mutex
+	queue  [][]byte
+	bytes  int
+	closed bool
+	wake   chan struct{}
+
+	done     chan struct{}
+	lastSeen atomic.Int64 // unix nanos of the last inbound frame or pong
+	closeOne sync.Once
+	reason   atomic.Pointer[websocket.CloseError]
+}
+
+// New wraps an accepted WebSocket.
+func New(ws *websocket.Conn, opts Options, hooks Hooks) *Conn {
+	c := &Conn{ws: ws, opts: opts, hooks: hooks, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c.lastSeen.Store(time.Now().UnixNano())
+	return c
+}
+
+// Send queues frame as one text message. It reports false when the
+// connection is closed or was just closed as a slow consumer.
+func (c *Conn) Send(frame []byte) bool {
+	c.mu.Lock()
+	if c.closed {
+		c.mu.Unlock()
+		return false
+	}
+	if len(c.queue) >= c.opts.MaxQueueMsgs || c.bytes+len(frame) > c.opts.MaxQueueBytes {
+		c.mu.Unlock()
+		if c.hooks.SlowConsumer != nil {
+			c.hooks.SlowConsumer()
+		}
+		c.Close(websocket.StatusPolicyViolation, ReasonSlowConsumer)
+		return false
+	}
+	c.queue = append(c.queue, frame)
+	c.bytes += len(frame)
+	c.mu.Unlock()
+	if c.hooks.QueueDepth != nil {
+		c.hooks.QueueDepth(1)
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// Close closes the connection with code and reason, once. Queued frames are
+// dropped. It does not block: the close handshake runs in the background.
+func (c *Conn) Close(code websocket.StatusCode, reason string) {
+	c.closeOne.Do(func() {
+		c.reason.Store(&websocket.CloseError{Code: code, Reason: reason})
+		c.mu.Lock()
+		c.closed = true
+		dropped := len(c.queue)
+		c.queue, c.bytes = nil, 0
+		c.mu.Unlock()
+		if c.hooks.QueueDepth != nil && dropped > 0 {
+			c.hooks.QueueDepth(-dropped)
+		}
+		close(c.done)
+		go func() { _ = c.ws.Close(code, reason) }()
+	})
+}
+
+// Done is closed once Close has been called.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// CloseReason is what Close was called with, or nil.
+func (c *Conn) CloseReason() *websocket.CloseError { return c.reason.Load() }
+
+// Handler handles one inbound message; it runs on the reader goroutine.
+type Handler func(ctx context.Context, typ websocket.MessageType, data []byte)
+
+// Run reads messages into h and writes queued frames until the connection
+// ends; it returns the reason it ended.
+func (c *Conn) Run(ctx context.Context, h Handler) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go c.writeLoop(ctx)
+	if c.opts.PingInterval > 0 {
+		go c.pingLoop(ctx)
+	}
+	go func() {
+		select {
+		case <-ctx.Done():
+			c.Close(websocket.StatusGoingAway, ReasonGoingAway)
+		case <-c.done:
+		}
+	}()
+	for {
+		typ, data, err := c.ws.Read(ctx)
+		if err != nil {
+			// An oversized message was already answered with 1009 by
+			// coder/websocket; this Close then only releases the queue.
+			c.Close(websocket.StatusNormalClosure, "")
+			return err
+		}
+		c.lastSeen.Store(time.Now().UnixNano())
+		h(ctx, typ, data)
+	}
+}
+
+func (c *Conn) writeLoop(ctx context.Context) {
+	var batch [][]byte
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-c.wake:
+		}
+		c.mu.Lock()
+		batch, c.queue = c.queue, batch[:0]
+		c.bytes = 0
+		c.mu.Unlock()
+		if c.hooks.QueueDepth != nil && len(batch) > 0 {
+			c.hooks.QueueDepth(-len(batch))
+		}
+		for i, f := range batch {
+			wctx, cancel := context.WithTimeout(ctx, c.opts.WriteTimeout)
+			err := c.ws.Write(wctx, websocket.MessageText, f)
+			cancel()
+			batch[i] = nil
+			if err != nil {
+				c.Close(websocket.StatusPolicyViolation, ReasonSlowConsumer)
+				return
+			}
+			if c.hooks.Sent != nil {
+				c.hooks.Sent(len(f))
+			}
+		}
+	}
+}
+
+func (c *Conn) pingLoop(ctx context.Context) {
+	t := time.NewTicker(c.opts.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		pctx, cancel := context.WithTimeout(ctx, c.opts.PingInterval)
+		err := c.ws.Ping(pctx)
+		cancel()
+		if err == nil {
+			c.lastSeen.Store(time.Now().UnixNano())
+		}
+		if c.opts.IdleTimeout > 0 && time.Since(time.Unix(0, c.lastSeen.Load())) > c.opts.IdleTimeout {
+			c.Close(websocket.StatusGoingAway, ReasonIdle)
+			return
+		}
+	}
+}

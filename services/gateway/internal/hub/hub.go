@@ -1,0 +1,151 @@
+// Package hub gives a gateway replica interest-based NATS subscriptions: a
+// subject is subscribed to once while at least one listener wants it, however
+// many listeners there are, and unsubscribed when the last one leaves. Gateway
+// replicas therefore receive only what their own clients asked for.
+package hub
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/nats-io/nats.go"
+	"github.com/rs/zerolog"
+
+	"github.com/firehole/firehole/pkg/bus"
+)
+
+// Listener receives every message on a subject it joined. Deliver runs on the
+// subject's NATS delivery goroutine, in order, and must not block: hand slow
+// work to a bounded queue.
+type Listener interface {
+	Deliver(m *Message)
+}
+
+// Message is one NATS message with per-message state shared by all the
+// listeners of the subject (decoded forms, encoded frames). Listeners of one
+// subject run one after another, so Shared needs no lock.
+type Message struct {
+	Msg    *nats.Msg
+	Shared map[any]any
+}
+
+// Hooks observe the hub (metrics). Both may be nil.
+type Hooks struct {
+	Subjects func(delta int)
+	Dropped  func(subject string)
+}
+
+// Hub multiplexes listeners over NATS subscriptions. Safe for concurrent use.
+type Hub struct {
+	nc    *nats.Conn
+	log   zerolog.Logger
+	hooks Hooks
+
+	mu   sync.Mutex
+	subs map[string]*entry
+}
+
+type entry struct {
+	sub       *nats.Subscription
+	listeners atomic.Pointer[[]Listener] // copy-on-write
+}
+
+// New returns a Hub on nc.
+func New(nc *nats.Conn, log zerolog.Logger, hooks Hooks) *Hub {
+	return &Hub{nc: nc, log: log.With().Str("component", "hub").Logger(), hooks: hooks, subs: map[string]*entry{}}
+}
+
+// Join adds l to subject, subscribing to NATS if l is the first listener.
+// The returned leave func removes it (idempotent) and unsubscribes after the
+// last listener leaves.
+func (h *Hub) Join(subject string, l Listener) (leave func(), err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.subs[subject]
+	if !ok {
+		e = &entry{}
+		empty := []Listener{}
+		e.listeners.Store(&empty)
+		sub, err := h.nc.Subscribe(subject, func(m *nats.Msg) {
+			ls := *e.listeners.Load()
+			if len(ls) == 0 {
+				return
+			}
+			hm := &Message{Msg: m, Shared: map[any]any{}}
+			for _, l := range ls {
+				l.Deliver(hm)
+			}
+		})
+		if err != nil {
+			return nil, fmt.Errorf("subscribe %s: %w", subject, err)
+		}
+		// Notifications are only useful live; bound what NATS buffers for a
+		// replica that cannot keep up (dropped messages are counted).
+		_ = sub.SetPendingLimits(1<<16, 256<<20)
+		e.sub = sub
+		h.subs[subject] = e
+		if h.hooks.Subjects != nil {
+			h.hooks.Subjects(1)
+		}
+	}
+	cur := *e.listeners.Load()
+	next := make([]Listener, len(cur), len(cur)+1)
+	copy(next, cur)
+	next = append(next, l)
+	e.listeners.Store(&next)
+	var once sync.Once
+	return func() { once.Do(func() { h.leave(subject, l) }) }, nil
+}
+
+func (h *Hub) leave(subject string, l Listener) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e, ok := h.subs[subject]
+	if !ok {
+		return
+	}
+	cur := *e.listeners.Load()
+	next := make([]Listener, 0, len(cur))
+	removed := false
+	for _, x := range cur {
+		if x == l && !removed {
+			removed = true
+			continue
+		}
+		next = append(next, x)
+	}
+	e.listeners.Store(&next)
+	if len(next) == 0 {
+		if err := e.sub.Unsubscribe(); err != nil {
+			h.log.Warn().Err(err).Str("subject", subject).Msg("unsubscribe")
+		}
+		delete(h.subs, subject)
+		if h.hooks.Subjects != nil {
+			h.hooks.Subjects(-1)
+		}
+	}
+}
+
+// Subjects is the number of NATS subscriptions held now.
+func (h *Hub) Subjects() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// Flush waits until the NATS server has processed pending subscriptions.
+func (h *Hub) Flush() error { return h.nc.Flush() }
+
+// AccountSubject is the decoded-account subject of one account, any owner.
+func AccountSubject(pubkey string) string {
+	return bus.AccountFilter(bus.DecodedAccountRoot, "", pubkey, -1)
+}
+
+// ProgramSubject is the decoded-account subjects of every account of a program.
+func ProgramSubject(owner string) string {
+	return bus.DecodedAccountRoot + "." + owner + ".>"
+}
+
+// SlotSubject is every slot status update.
+const SlotSubject = bus.RawSlotRoot + ".>"
