@@ -271,6 +271,7 @@ func (sub *subscription) slotFrame(m *hub.Message) []byte {
 		if u.GetSlot() > sub.root {
 			sub.root = u.GetSlot()
 		}
+		return nil
 	case fireholev1.SlotStatus_SLOT_STATUS_PROCESSED, fireholev1.SlotStatus_SLOT_STATUS_CONFIRMED:
 	default:
 		return nil
