@@ -209,15 +209,15 @@ func (w *worker) decode(ctx context.Context, u *fireholev1.AccountUpdate, owner,
 		w.p.mintKnown(am.Mint)
 		res, err = w.p.dec.Decode(w.buf[:0], acc)
 	}
-	d.Program, d.AccountType, d.JsonParsed = res.Program, res.AccountType, res.JSONParsed
+	d.Program, d.AccountType = res.Program, res.AccountType
 	switch {
 	case err == nil:
 		w.buf = res.Parsed[:0]
 		d.Status = fireholev1.DecodeStatus_DECODE_STATUS_OK
-		d.Parsed = res.Parsed
+		d.Parsed, d.JsonParsed = res.Parsed, res.JSONParsed
 	case errors.Is(err, decoders.ErrUnknownProgram):
 		d.Status = fireholev1.DecodeStatus_DECODE_STATUS_UNKNOWN_PROGRAM
-		d.Program, d.JsonParsed = "", false
+		d.Program = ""
 		d.Error = err.Error()
 	case errors.As(err, &am):
 		d.Status = fireholev1.DecodeStatus_DECODE_STATUS_AWAITING_MINT

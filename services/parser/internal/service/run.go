@@ -149,4 +149,3 @@ func Exit(err error) int {
 	}
 	return config.Exit(err)
 }
-
