@@ -87,7 +87,7 @@ func (l *Loop[T]) Run(ctx context.Context) error {
 		l.FlushGrace = 10 * time.Second
 	}
 	l.Log = l.Log.With().Str("component", "consumer-"+l.Kind).Logger()
-	batches := make(chan *batch[T], 1)
+	batches := make(chan *batch[T]) // unbuffered: one batch written, at most one more held
 	fetchDone := make(chan struct{})
 	go func() {
 		defer close(fetchDone)
@@ -106,10 +106,12 @@ func (l *Loop[T]) Run(ctx context.Context) error {
 func (l *Loop[T]) fetch(ctx context.Context, out chan<- *batch[T]) {
 	wait := l.RetryMin
 	for ctx.Err() == nil {
-		fctx, cancel := context.WithTimeout(ctx, l.BatchWait)
-		mb, err := l.Fetcher.Fetch(l.BatchSize, jetstream.FetchContext(fctx))
+		// FetchMaxWait, not a context deadline: the server ends the pull, so
+		// every message it sent arrives before the end. A client-side
+		// deadline would drop messages still in flight, leaving them
+		// unacked until the ack wait.
+		mb, err := l.Fetcher.Fetch(l.BatchSize, jetstream.FetchMaxWait(l.BatchWait))
 		if err != nil {
-			cancel()
 			l.Log.Warn().Err(err).Msg("fetch")
 			if !sleep(ctx, wait) {
 				return
@@ -131,7 +133,6 @@ func (l *Loop[T]) fetch(ctx context.Context, out chan<- *batch[T]) {
 				l.Settler.DeadLetter(ctx, msg, bus.Permanent(perr))
 			}
 		}
-		cancel()
 		if err := mb.Error(); err != nil && !isFetchEnd(err) {
 			l.Log.Warn().Err(err).Msg("fetch batch")
 			if !sleep(ctx, wait) {
