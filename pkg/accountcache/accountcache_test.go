@@ -126,11 +126,29 @@ func TestWriterOrdering(t *testing.T) {
 		{"max write version", []version{{1, ^uint64(0) - 1, ok}, {1, ^uint64(0), ok}}, []Result{Applied, Applied}, version{1, ^uint64(0), ok}},
 	}
 	c, prefix := redisClient(t)
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	for mode, oneKey := range map[string]bool{"batched": false, "one key per call": true} {
+		for i, tt := range tests {
+			if oneKey {
+				i += 100
+			}
+			t.Run(mode+"/"+tt.name, func(t *testing.T) {
+				orderingCase(t, c, prefix, i, oneKey, tt.steps, tt.results, tt.want)
+			})
+		}
+	}
+}
+
+func orderingCase(t *testing.T, c rueidis.Client, prefix string, i int, oneKey bool, steps []version, results []Result, want version) {
+	tt := struct {
+		steps   []version
+		results []Result
+		want    version
+	}{steps, results, want}
+	{
+		{
 			// One call per step, then all steps in one pipelined call on
 			// another account: both must end the same way.
-			w := NewWriter(c, prefix, 0)
+			w := newWriter(c, prefix, 0, oneKey)
 			ctx := context.Background()
 			var got []Result
 			for _, s := range tt.steps {
@@ -160,7 +178,7 @@ func TestWriterOrdering(t *testing.T) {
 			if v := stored(t, c, prefix, 1000+i); v != tt.want {
 				t.Errorf("pipelined: stored %+v, want %+v", v, tt.want)
 			}
-		})
+		}
 	}
 }
 
@@ -181,8 +199,16 @@ func members(t *testing.T, c rueidis.Client, prefix string, o int) []string {
 func TestProgramMembership(t *testing.T) {
 	t.Parallel()
 	c, prefix := redisClient(t)
+	for _, oneKey := range []bool{false, true} {
+		t.Run(fmt.Sprintf("one_key_%v", oneKey), func(t *testing.T) {
+			programMembership(t, c, fmt.Sprintf("%s%v:", prefix, oneKey), oneKey)
+		})
+	}
+}
+
+func programMembership(t *testing.T, c rueidis.Client, prefix string, oneKey bool) {
 	ctx := context.Background()
-	w := NewWriter(c, prefix, 0)
+	w := newWriter(c, prefix, 0, oneKey)
 	write := func(us ...Update) {
 		t.Helper()
 		if _, err := w.Write(ctx, us); err != nil {
@@ -225,7 +251,7 @@ func TestRedeliveryCompletesProgramSets(t *testing.T) {
 	t.Parallel()
 	c, prefix := redisClient(t)
 	ctx := context.Background()
-	w := NewWriter(c, prefix, 0)
+	w := newWriter(c, prefix, 0, true) // the cluster path: sets after the script
 	scriptOnly := func(u Update) {
 		t.Helper()
 		args := []string{fmt.Sprint(u.Slot), fmt.Sprint(u.WriteVersion), fmt.Sprint(int(u.Status)), u.Owner, string(u.PB), fmt.Sprint(u.Lamports), "0", "0"}
@@ -269,9 +295,11 @@ func TestClosedAccounts(t *testing.T) {
 	}
 	c, prefix := redisClient(t)
 	ctx := context.Background()
-	for i, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			w := NewWriter(c, prefix, tt.ttl)
+	for j, tt := range append(tests, tests...) {
+		oneKey := j >= len(tests)
+		i := j
+		t.Run(fmt.Sprintf("%s/one_key_%v", tt.name, oneKey), func(t *testing.T) {
+			w := newWriter(c, prefix, tt.ttl, oneKey)
 			pttl := func() int64 {
 				t.Helper()
 				v, err := c.Do(ctx, c.B().Pttl().Key(AccountKey(prefix, b58(i))).Build()).AsInt64()
@@ -344,17 +372,19 @@ func TestClosedTTLExpires(t *testing.T) {
 func TestWriterNoScriptFallback(t *testing.T) {
 	t.Parallel()
 	c, prefix := redisClient(t)
-	w := NewWriter(c, prefix, 0)
-	w.sha = "0000000000000000000000000000000000000000" // never loaded
-	r, err := w.Write(context.Background(), []Update{upd(t, 1, 1, 5, 0, ok, 1), upd(t, 2, 1, 5, 0, ok, 1)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !slices.Equal(r, []Result{Applied, Applied}) {
-		t.Fatalf("results %v", r)
-	}
-	if v := stored(t, c, prefix, 2); v.slot != 5 {
-		t.Errorf("stored %+v", v)
+	for n, oneKey := range []bool{false, true} {
+		w := newWriter(c, prefix, 0, oneKey)
+		w.sha = "0000000000000000000000000000000000000000" // never loaded
+		r, err := w.Write(context.Background(), []Update{upd(t, 10*n+1, 1, 5, 0, ok, 1), upd(t, 10*n+2, 1, 5, 0, ok, 1)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(r, []Result{Applied, Applied}) {
+			t.Fatalf("one key %v: results %v", oneKey, r)
+		}
+		if v := stored(t, c, prefix, 10*n+2); v.slot != 5 {
+			t.Errorf("one key %v: stored %+v", oneKey, v)
+		}
 	}
 }
 

@@ -93,25 +93,49 @@ type Writer struct {
 	c         rueidis.Client
 	prefix    string
 	closedTTL time.Duration
+	script    *rueidis.Lua // AccountBatchScript on one node, AccountScript in a cluster
 	sha       string
+	chunk     int // accounts per script call
 }
+
+// BatchChunk is how many accounts one call of the batched script applies; it
+// bounds how long one call holds the Redis node.
+const BatchChunk = 64
 
 // NewWriter returns a Writer under prefix. closedTTL > 0 makes closed
 // accounts (lamports 0) expire after it; 0 keeps them.
 func NewWriter(c rueidis.Client, prefix string, closedTTL time.Duration) *Writer {
-	sum := sha1.Sum([]byte(accountScript))
-	return &Writer{c: c, prefix: prefix, closedTTL: closedTTL, sha: hex.EncodeToString(sum[:])}
+	return newWriter(c, prefix, closedTTL, c.Mode() == rueidis.ClientModeCluster)
 }
 
-// Write applies ups and returns one Result per update. All script calls go
+// newWriter lets tests run the one-key-per-call (cluster) path on one node.
+func newWriter(c rueidis.Client, prefix string, closedTTL time.Duration, oneKey bool) *Writer {
+	w := &Writer{c: c, prefix: prefix, closedTTL: closedTTL, script: AccountBatchScript, chunk: BatchChunk}
+	src := accountBatchScript
+	if oneKey {
+		w.script, w.chunk, src = AccountScript, 1, accountScript
+	}
+	sum := sha1.Sum([]byte(src))
+	w.sha = hex.EncodeToString(sum[:])
+	return w
+}
+
+// Write applies ups and returns one Result per update. The script calls go
 // out in one pipeline (EVALSHA; on NOSCRIPT the script is loaded on every
-// node and those calls repeat), then the program-set commands in a second
-// one. Any Redis error fails the whole call; calling Write again with the
-// same updates is always safe and completes what a failed call left undone.
+// node and those calls repeat). Any Redis error fails the whole call;
+// calling Write again with the same updates is always safe and completes
+// what a failed call left undone.
 //
 // Program sets follow the stored state: an applied or duplicate update adds
 // the pubkey to its owner's set (or removes it when the account is closed)
-// and removes it from the previous owner's set.
+// and removes it from the previous owner's set. On a single node one script
+// call applies up to BatchChunk accounts and updates the sets atomically with
+// them, so concurrent writers never leave a set wrong. In a cluster each
+// account is one call touching one key, and the sets are updated by a second
+// pipeline of idempotent SADD/SREM; there, two writers racing on the same
+// account can leave a set behind (a stale member, or a missing one until
+// the account's next update), which is why the cacher keeps each account on
+// one worker.
 func (w *Writer) Write(ctx context.Context, ups []Update) ([]Result, error) {
 	if len(ups) == 0 {
 		return nil, nil
@@ -120,25 +144,38 @@ func (w *Writer) Write(ctx context.Context, ups []Update) ([]Result, error) {
 	if w.closedTTL > 0 {
 		ttl = strconv.FormatInt(max(w.closedTTL.Milliseconds(), 1), 10)
 	}
-	cmds := make(rueidis.Commands, len(ups))
-	args := make([][]string, len(ups))
-	for i := range ups {
-		u := &ups[i]
-		closed := "0"
-		if u.Lamports == 0 {
-			closed = "1"
+	execs := make([]rueidis.LuaExec, 0, (len(ups)+w.chunk-1)/w.chunk)
+	for from := 0; from < len(ups); from += w.chunk {
+		part := ups[from:min(from+w.chunk, len(ups))]
+		e := rueidis.LuaExec{Keys: make([]string, len(part)), Args: make([]string, 0, 1+7*len(part))}
+		if w.chunk > 1 {
+			e.Args = append(e.Args, ttl, w.prefix)
 		}
-		args[i] = []string{
-			strconv.FormatUint(u.Slot, 10),
-			strconv.FormatUint(u.WriteVersion, 10),
-			strconv.FormatInt(int64(u.Status), 10),
-			u.Owner,
-			rueidis.BinaryString(u.PB),
-			strconv.FormatUint(u.Lamports, 10),
-			closed,
-			ttl,
+		for i := range part {
+			u := &part[i]
+			closed := "0"
+			if u.Lamports == 0 {
+				closed = "1"
+			}
+			e.Keys[i] = AccountKey(w.prefix, u.Pubkey)
+			e.Args = append(e.Args,
+				strconv.FormatUint(u.Slot, 10),
+				strconv.FormatUint(u.WriteVersion, 10),
+				strconv.FormatInt(int64(u.Status), 10),
+				u.Owner,
+				rueidis.BinaryString(u.PB),
+				strconv.FormatUint(u.Lamports, 10),
+				closed,
+			)
+			if w.chunk == 1 {
+				e.Args = append(e.Args, ttl)
+			}
 		}
-		cmds[i] = w.c.B().Evalsha().Sha1(w.sha).Numkeys(1).Key(AccountKey(w.prefix, u.Pubkey)).Arg(args[i]...).Build()
+		execs = append(execs, e)
+	}
+	cmds := make(rueidis.Commands, len(execs))
+	for i, e := range execs {
+		cmds[i] = w.c.B().Evalsha().Sha1(w.sha).Numkeys(int64(len(e.Keys))).Key(e.Keys...).Arg(e.Args...).Build()
 	}
 	resps := w.c.DoMulti(ctx, cmds...)
 
@@ -149,16 +186,38 @@ func (w *Writer) Write(ctx context.Context, ups []Update) ([]Result, error) {
 		}
 	}
 	if len(missing) > 0 {
-		execs := make([]rueidis.LuaExec, len(missing))
+		again := make([]rueidis.LuaExec, len(missing))
 		for j, i := range missing {
-			execs[j] = rueidis.LuaExec{Keys: []string{AccountKey(w.prefix, ups[i].Pubkey)}, Args: args[i]}
+			again[j] = execs[i]
 		}
-		for j, r := range AccountScript.ExecMulti(ctx, w.c, execs...) {
+		for j, r := range w.script.ExecMulti(ctx, w.c, again...) {
 			resps[missing[j]] = r
 		}
 	}
+	replies := make([]rueidis.RedisMessage, 0, 2*len(ups))
+	for i, r := range resps {
+		vals, err := r.ToArray()
+		if err != nil {
+			return nil, fmt.Errorf("run account script: %w", err)
+		}
+		if len(vals) != 2*len(execs[i].Keys) {
+			return nil, fmt.Errorf("run account script: reply has %d values for %d accounts", len(vals), len(execs[i].Keys))
+		}
+		replies = append(replies, vals...)
+	}
 
 	results := make([]Result, len(ups))
+	if w.chunk > 1 {
+		// The batched script has updated the program sets itself.
+		for i := range ups {
+			n, err := replies[2*i].AsInt64()
+			if err != nil {
+				return nil, fmt.Errorf("read account script reply: %w", err)
+			}
+			results[i] = Result(n)
+		}
+		return results, nil
+	}
 	// Per account: the owner of the last stored update, whether it is
 	// closed, and every other owner it may be listed under.
 	type membership struct {
@@ -167,14 +226,8 @@ func (w *Writer) Write(ctx context.Context, ups []Update) ([]Result, error) {
 		old    []string
 	}
 	members := map[string]*membership{}
-	for i, r := range resps {
-		vals, err := r.ToArray()
-		if err != nil {
-			return nil, fmt.Errorf("run account script for %s: %w", ups[i].Pubkey, err)
-		}
-		if len(vals) != 2 {
-			return nil, fmt.Errorf("run account script for %s: reply has %d values", ups[i].Pubkey, len(vals))
-		}
+	for i := range ups {
+		vals := replies[2*i : 2*i+2]
 		res, err := vals[0].AsInt64()
 		if err != nil {
 			return nil, fmt.Errorf("read account script reply: %w", err)
