@@ -4,12 +4,14 @@ import (
 	"context"
 	"net"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/firehole/firehole/proto/geyser"
 )
@@ -99,3 +101,7 @@ func waitSlot(t *testing.T, srv *Server, slot uint64) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+func strconvFormat(v uint64) string { return strconv.FormatUint(v, 10) }
+
+func timestampOf(t time.Time) *timestamppb.Timestamp { return timestamppb.New(t) }

@@ -103,7 +103,9 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 	if cfg.RingSlots < 0 {
 		return nil, fmt.Errorf("new simulator: ring slots %d is negative", cfg.RingSlots)
 	}
-	retain := uint64(max(cfg.RingSlots, 1))
+	// The ring keeps a margin beyond what from_slot may name, so a client
+	// replaying from the oldest advertised slot is not overtaken at once.
+	retain := uint64(cfg.RingSlots + cfg.RingSlots/4 + 8)
 	s := &Server{
 		cfg:     cfg,
 		log:     log.With().Str("component", "geyser-sim").Logger(),
