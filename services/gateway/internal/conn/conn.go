@@ -40,26 +40,31 @@ const (
 )
 
 // Conn is one client connection. Send and Close are safe for concurrent use.
+//
+// An idle connection costs one goroutine (the reader): the writer goroutine
+// runs only while frames are queued, and pings run from a timer.
 type Conn struct {
 	ws    *websocket.Conn
 	opts  Options
 	hooks Hooks
 
-	mu     sync.Mutex
-	queue  [][]byte
-	bytes  int
-	closed bool
-	wake   chan struct{}
+	mu      sync.Mutex
+	queue   [][]byte
+	spare   [][]byte
+	bytes   int
+	closed  bool
+	writing bool
 
-	done     chan struct{}
-	lastSeen atomic.Int64 // unix nanos of the last inbound frame or pong
-	closeOne sync.Once
-	reason   atomic.Pointer[websocket.CloseError]
+	done      chan struct{}
+	lastSeen  atomic.Int64 // unix nanos of the last inbound frame or pong
+	closeOne  sync.Once
+	reason    atomic.Pointer[websocket.CloseError]
+	pingTimer *time.Timer
 }
 
 // New wraps an accepted WebSocket.
 func New(ws *websocket.Conn, opts Options, hooks Hooks) *Conn {
-	c := &Conn{ws: ws, opts: opts, hooks: hooks, wake: make(chan struct{}, 1), done: make(chan struct{})}
+	c := &Conn{ws: ws, opts: opts, hooks: hooks, done: make(chan struct{})}
 	c.lastSeen.Store(time.Now().UnixNano())
 	return c
 }
@@ -82,13 +87,14 @@ func (c *Conn) Send(frame []byte) bool {
 	}
 	c.queue = append(c.queue, frame)
 	c.bytes += len(frame)
+	start := !c.writing
+	c.writing = true
 	c.mu.Unlock()
 	if c.hooks.QueueDepth != nil {
 		c.hooks.QueueDepth(1)
 	}
-	select {
-	case c.wake <- struct{}{}:
-	default:
+	if start {
+		go c.drain()
 	}
 	return true
 }
@@ -102,9 +108,13 @@ func (c *Conn) Close(code websocket.StatusCode, reason string) {
 		c.closed = true
 		dropped := len(c.queue)
 		c.queue, c.bytes = nil, 0
+		t := c.pingTimer
 		c.mu.Unlock()
 		if c.hooks.QueueDepth != nil && dropped > 0 {
 			c.hooks.QueueDepth(-dropped)
+		}
+		if t != nil {
+			t.Stop()
 		}
 		close(c.done)
 		go func() { _ = c.ws.Close(code, reason) }()
@@ -120,24 +130,19 @@ func (c *Conn) CloseReason() *websocket.CloseError { return c.reason.Load() }
 // Handler handles one inbound message; it runs on the reader goroutine.
 type Handler func(ctx context.Context, typ websocket.MessageType, data []byte)
 
-// Run reads messages into h and writes queued frames until the connection
-// ends; it returns the reason it ended.
+// Run reads messages into h until the connection ends and returns why it
+// ended. Cancelling ctx closes the connection with 1001.
 func (c *Conn) Run(ctx context.Context, h Handler) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go c.writeLoop(ctx)
+	stop := context.AfterFunc(ctx, func() { c.Close(websocket.StatusGoingAway, ReasonGoingAway) })
+	defer stop()
 	if c.opts.PingInterval > 0 {
-		go c.pingLoop(ctx)
+		c.mu.Lock()
+		c.pingTimer = time.AfterFunc(time.Hour, c.ping)
+		c.pingTimer.Reset(c.opts.PingInterval)
+		c.mu.Unlock()
 	}
-	go func() {
-		select {
-		case <-ctx.Done():
-			c.Close(websocket.StatusGoingAway, ReasonGoingAway)
-		case <-c.done:
-		}
-	}()
 	for {
-		typ, data, err := c.ws.Read(ctx)
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			// An oversized message was already answered with 1009 by
 			// coder/websocket; this Close then only releases the queue.
@@ -149,55 +154,67 @@ func (c *Conn) Run(ctx context.Context, h Handler) error {
 	}
 }
 
-func (c *Conn) writeLoop(ctx context.Context) {
-	var batch [][]byte
+// drain writes queued frames, a whole batch per wakeup, and exits when the
+// queue is empty.
+func (c *Conn) drain() {
 	for {
-		select {
-		case <-c.done:
-			return
-		case <-c.wake:
-		}
 		c.mu.Lock()
-		batch, c.queue = c.queue, batch[:0]
+		if c.closed || len(c.queue) == 0 {
+			c.writing = false
+			c.mu.Unlock()
+			return
+		}
+		batch := c.queue
+		c.queue, c.spare = c.spare[:0], nil
 		c.bytes = 0
 		c.mu.Unlock()
-		if c.hooks.QueueDepth != nil && len(batch) > 0 {
+		if c.hooks.QueueDepth != nil {
 			c.hooks.QueueDepth(-len(batch))
 		}
 		for i, f := range batch {
-			wctx, cancel := context.WithTimeout(ctx, c.opts.WriteTimeout)
+			wctx, cancel := context.WithTimeout(context.Background(), c.opts.WriteTimeout)
 			err := c.ws.Write(wctx, websocket.MessageText, f)
 			cancel()
 			batch[i] = nil
 			if err != nil {
 				c.Close(websocket.StatusPolicyViolation, ReasonSlowConsumer)
+				c.mu.Lock()
+				c.writing = false
+				c.mu.Unlock()
 				return
 			}
 			if c.hooks.Sent != nil {
 				c.hooks.Sent(len(f))
 			}
 		}
+		c.mu.Lock()
+		if c.spare == nil && cap(batch) <= 1024 {
+			c.spare = batch[:0]
+		}
+		c.mu.Unlock()
 	}
 }
 
-func (c *Conn) pingLoop(ctx context.Context) {
-	t := time.NewTicker(c.opts.PingInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-t.C:
-		}
-		pctx, cancel := context.WithTimeout(ctx, c.opts.PingInterval)
-		err := c.ws.Ping(pctx)
-		cancel()
-		if err == nil {
-			c.lastSeen.Store(time.Now().UnixNano())
-		}
-		if c.opts.IdleTimeout > 0 && time.Since(time.Unix(0, c.lastSeen.Load())) > c.opts.IdleTimeout {
-			c.Close(websocket.StatusGoingAway, ReasonIdle)
-			return
-		}
+// ping runs from the ping timer: one ping, the idle check, then re-arm.
+func (c *Conn) ping() {
+	select {
+	case <-c.done:
+		return
+	default:
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), c.opts.PingInterval)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err == nil {
+		c.lastSeen.Store(time.Now().UnixNano())
+	}
+	if c.opts.IdleTimeout > 0 && time.Since(time.Unix(0, c.lastSeen.Load())) > c.opts.IdleTimeout {
+		c.Close(websocket.StatusGoingAway, ReasonIdle)
+		return
+	}
+	c.mu.Lock()
+	if !c.closed {
+		c.pingTimer.Reset(c.opts.PingInterval)
+	}
+	c.mu.Unlock()
 }

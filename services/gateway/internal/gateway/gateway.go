@@ -222,6 +222,9 @@ func (g *Gateway) close() {
 	if g.nc != nil {
 		_ = g.nc.Drain()
 	}
+	if g.Hub != nil {
+		g.Hub.Close()
+	}
 	if g.redis != nil {
 		g.redis.Close()
 	}

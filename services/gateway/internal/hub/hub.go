@@ -37,14 +37,31 @@ type Hooks struct {
 }
 
 // Hub multiplexes listeners over NATS subscriptions. Safe for concurrent use.
+//
+// Subscriptions deliver into a few shared channels, each drained by one
+// goroutine, instead of nats.go's goroutine per subscription: a replica with
+// 100k distinct subjects does not hold 100k goroutines. Order per subject is
+// kept (one subscription always feeds one channel in order).
 type Hub struct {
 	nc    *nats.Conn
 	log   zerolog.Logger
 	hooks Hooks
 
-	mu   sync.Mutex
-	subs map[string]*entry
+	mu     sync.Mutex
+	subs   map[string]*entry
+	bySub  sync.Map // *nats.Subscription → *entry
+	shards []chan *nats.Msg
+	next   int
+	stop   chan struct{}
+	wg     sync.WaitGroup
 }
+
+// Shards is the number of dispatch goroutines; ShardBuffer the messages each
+// buffers before NATS drops for this replica (counted as slow consumer).
+const (
+	Shards      = 8
+	ShardBuffer = 1 << 14
+)
 
 type entry struct {
 	sub       *nats.Subscription
@@ -53,7 +70,44 @@ type entry struct {
 
 // New returns a Hub on nc.
 func New(nc *nats.Conn, log zerolog.Logger, hooks Hooks) *Hub {
-	return &Hub{nc: nc, log: log.With().Str("component", "hub").Logger(), hooks: hooks, subs: map[string]*entry{}}
+	h := &Hub{nc: nc, log: log.With().Str("component", "hub").Logger(), hooks: hooks, subs: map[string]*entry{},
+		stop: make(chan struct{})}
+	for range Shards {
+		ch := make(chan *nats.Msg, ShardBuffer)
+		h.shards = append(h.shards, ch)
+		h.wg.Add(1)
+		go h.dispatch(ch)
+	}
+	return h
+}
+
+// Close stops the dispatch goroutines; call after the NATS connection is drained.
+func (h *Hub) Close() {
+	close(h.stop)
+	h.wg.Wait()
+}
+
+func (h *Hub) dispatch(ch chan *nats.Msg) {
+	defer h.wg.Done()
+	for {
+		select {
+		case <-h.stop:
+			return
+		case m := <-ch:
+			v, ok := h.bySub.Load(m.Sub)
+			if !ok {
+				continue // unsubscribed meanwhile
+			}
+			ls := *v.(*entry).listeners.Load()
+			if len(ls) == 0 {
+				continue
+			}
+			hm := &Message{Msg: m, Shared: map[any]any{}}
+			for _, l := range ls {
+				l.Deliver(hm)
+			}
+		}
+	}
 }
 
 // Join adds l to subject, subscribing to NATS if l is the first listener.
@@ -67,23 +121,14 @@ func (h *Hub) Join(subject string, l Listener) (leave func(), err error) {
 		e = &entry{}
 		empty := []Listener{}
 		e.listeners.Store(&empty)
-		sub, err := h.nc.Subscribe(subject, func(m *nats.Msg) {
-			ls := *e.listeners.Load()
-			if len(ls) == 0 {
-				return
-			}
-			hm := &Message{Msg: m, Shared: map[any]any{}}
-			for _, l := range ls {
-				l.Deliver(hm)
-			}
-		})
+		ch := h.shards[h.next%len(h.shards)]
+		h.next++
+		sub, err := h.nc.ChanSubscribe(subject, ch)
 		if err != nil {
 			return nil, fmt.Errorf("subscribe %s: %w", subject, err)
 		}
-		// Notifications are only useful live; bound what NATS buffers for a
-		// replica that cannot keep up (dropped messages are counted).
-		_ = sub.SetPendingLimits(1<<16, 256<<20)
 		e.sub = sub
+		h.bySub.Store(sub, e)
 		h.subs[subject] = e
 		if h.hooks.Subjects != nil {
 			h.hooks.Subjects(1)
@@ -117,6 +162,7 @@ func (h *Hub) leave(subject string, l Listener) {
 	}
 	e.listeners.Store(&next)
 	if len(next) == 0 {
+		h.bySub.Delete(e.sub)
 		if err := e.sub.Unsubscribe(); err != nil {
 			h.log.Warn().Err(err).Str("subject", subject).Msg("unsubscribe")
 		}
