@@ -36,7 +36,7 @@ const (
 
 // env is one test's NATS server, Redis prefix and clients.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	nats   *bustest.Server
 	nc     *nats.Conn
 	js     jetstream.JetStream
@@ -45,7 +45,7 @@ type env struct {
 	prefix string
 }
 
-func newEnv(t *testing.T) *env {
+func newEnv(t testing.TB) *env {
 	t.Helper()
 	addr := testenv.RedisAddr(t)
 	s, nc, js := bustest.StartWithStreams(t)
@@ -108,7 +108,7 @@ func (e *env) start(cfg Config) *instance {
 	return in
 }
 
-func (in *instance) stop(t *testing.T) {
+func (in *instance) stop(t testing.TB) {
 	in.cancel()
 	select {
 	case err := <-in.done:
@@ -136,15 +136,16 @@ type upd struct {
 	slot, wv uint64
 	status   fireholev1.DecodeStatus
 	lamports uint64
+	pad      int // extra data bytes (benchmarks)
 }
 
-func (u upd) marshal(t *testing.T) (string, []byte) {
+func (u upd) marshal(t testing.TB) (string, []byte) {
 	t.Helper()
 	k, o := pk(u.n), pk(1<<20+u.owner)
 	b, err := proto.Marshal(&fireholev1.DecodedAccount{
 		Account: &fireholev1.AccountUpdate{
 			Pubkey: k[:], Owner: o[:], Slot: u.slot, WriteVersion: u.wv, Lamports: u.lamports,
-			Data: fmt.Appendf(nil, "%d/%d/%d", u.n, u.slot, u.wv),
+			Data: append(fmt.Appendf(nil, "%d/%d/%d", u.n, u.slot, u.wv), make([]byte, u.pad)...),
 		},
 		Status: u.status,
 	})

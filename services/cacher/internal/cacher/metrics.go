@@ -28,7 +28,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		lag: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "firehole_cacher_lag_seconds",
 			Help:    "From the message's JetStream timestamp to Redis confirming its write.",
-			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 20),
+			Buckets: prometheus.ExponentialBuckets(0.0005, 1.4, 32), // 0.5 ms .. 17 s
 		}, []string{"consumer"}),
 		redisErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "firehole_cacher_redis_errors_total",
