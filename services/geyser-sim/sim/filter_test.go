@@ -82,9 +82,13 @@ func TestAccountFilters(t *testing.T) {
 		"owner": {&geyser.SubscribeRequestFilterAccounts{Owner: []string{base58.Encode32(&solana.TokenProgramID)}},
 			func(u *geyser.SubscribeUpdateAccountInfo) bool { return bytes.Equal(u.Owner, solana.TokenProgramID[:]) }},
 		"owner_and_size": {&geyser.SubscribeRequestFilterAccounts{Owner: []string{base58.Encode32(&t22)}, Filters: []*geyser.SubscribeRequestFilterAccountsFilter{datasize(182)}},
-			func(u *geyser.SubscribeUpdateAccountInfo) bool { return bytes.Equal(u.Owner, t22[:]) && len(u.Data) == 182 }},
+			func(u *geyser.SubscribeUpdateAccountInfo) bool {
+				return bytes.Equal(u.Owner, t22[:]) && len(u.Data) == 182
+			}},
 		"memcmp_bytes": {&geyser.SubscribeRequestFilterAccounts{Filters: []*geyser.SubscribeRequestFilterAccountsFilter{memcmpBytes(0, mint0[:])}},
-			func(u *geyser.SubscribeUpdateAccountInfo) bool { return len(u.Data) >= 32 && bytes.Equal(u.Data[:32], mint0[:]) }},
+			func(u *geyser.SubscribeUpdateAccountInfo) bool {
+				return len(u.Data) >= 32 && bytes.Equal(u.Data[:32], mint0[:])
+			}},
 		"memcmp_base58": {&geyser.SubscribeRequestFilterAccounts{Filters: []*geyser.SubscribeRequestFilterAccountsFilter{memcmpB58(0, vaultB58)}},
 			func(u *geyser.SubscribeUpdateAccountInfo) bool {
 				return len(u.Data) >= 8 && bytes.Equal(u.Data[:8], world.VaultDiscriminator[:])
@@ -301,4 +305,3 @@ func TestFilterReplacement(t *testing.T) {
 		}
 	}
 }
-

@@ -63,7 +63,7 @@ func start(t *testing.T, cfg Config) *harness {
 	return h
 }
 
-func dial(t *testing.T, addr string, opts ...grpc.DialOption) geyser.GeyserClient {
+func dial(t testing.TB, addr string, opts ...grpc.DialOption) geyser.GeyserClient {
 	t.Helper()
 	opts = append(opts, grpc.WithTransportCredentials(insecure.NewCredentials()),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)))
@@ -98,6 +98,15 @@ func waitSlot(t *testing.T, srv *Server, slot uint64) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func listen(t testing.TB) net.Listener {
+	t.Helper()
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lis
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -192,28 +192,52 @@ func (s *Server) updatesPerSlot() int {
 	return max(1, int(int64(s.cfg.Rate)*int64(s.cfg.SlotInterval)/int64(time.Second)))
 }
 
+// emitter returns the world's emit callback, stamping updates with *slot.
+func (s *Server) emitter(slot *uint64) func(*world.Update) {
+	var f acctFields
+	return func(u *world.Update) {
+		a := u.Account
+		f = acctFields{pubkey: a.Pubkey[:], owner: a.Owner[:], data: a.Data, sig: u.Signature, hasSig: u.Signature != nil,
+			lamports: a.Lamports, rentEpoch: world.RentEpochExempt, wv: u.WriteVersion, slot: *slot, created: time.Now()}
+		au := s.ring.addAccount(&f)
+		s.record(au.enc)
+	}
+}
+
+// produce runs transactions at slot until done reaches quota, and returns
+// the new done count.
+func (s *Server) produce(slot uint64, done, quota int, emit func(*world.Update)) int {
+	s.ring.mu.Lock()
+	start := done
+	for done < quota {
+		done += s.world.Tx(slot, emit)
+	}
+	s.ring.signal()
+	s.ring.mu.Unlock()
+	s.metrics.generated.Add(float64(done - start))
+	return done
+}
+
+// beginSlot reseeds the world for slot (emitting genesis on the first).
+func (s *Server) beginSlot(slot uint64, first bool, emit func(*world.Update)) {
+	s.ring.mu.Lock()
+	s.world.BeginSlot(slot)
+	if first {
+		s.world.Genesis(emit)
+	}
+	s.ring.signal()
+	s.ring.mu.Unlock()
+}
+
 func (s *Server) generate(ctx context.Context) error {
 	perSlot := s.updatesPerSlot()
 	ticks := int(min(max(s.cfg.SlotInterval/(10*time.Millisecond), 1), 40))
 	start := time.Now()
 	slot := s.cfg.StartSlot
-	var f acctFields
-	emit := func(u *world.Update) {
-		a := u.Account
-		f = acctFields{pubkey: a.Pubkey[:], owner: a.Owner[:], data: a.Data, sig: u.Signature, hasSig: u.Signature != nil,
-			lamports: a.Lamports, rentEpoch: world.RentEpochExempt, wv: u.WriteVersion, slot: slot, created: time.Now()}
-		au := s.ring.addAccount(&f)
-		s.record(au.enc)
-	}
+	emit := s.emitter(&slot)
 	s.log.Info().Uint64("slot", slot).Int("updates_per_slot", perSlot).Dur("slot_interval", s.cfg.SlotInterval).Msg("generating")
 	for n := 0; ; n++ {
-		s.ring.mu.Lock()
-		s.world.BeginSlot(slot)
-		if n == 0 {
-			s.world.Genesis(emit)
-		}
-		s.ring.signal()
-		s.ring.mu.Unlock()
+		s.beginSlot(slot, n == 0, emit)
 		done := 0
 		for t := 1; t <= ticks; t++ {
 			due := start.Add(time.Duration(n)*s.cfg.SlotInterval + time.Duration(t)*s.cfg.SlotInterval/time.Duration(ticks))
@@ -228,14 +252,7 @@ func (s *Server) generate(ctx context.Context) error {
 			} else if ctx.Err() != nil {
 				return s.flushRecord(ctx.Err())
 			}
-			quota := perSlot * t / ticks
-			s.ring.mu.Lock()
-			for done < quota {
-				done += s.world.Tx(slot, emit)
-			}
-			s.ring.signal()
-			s.ring.mu.Unlock()
-			s.metrics.generated.Add(float64(done))
+			done = s.produce(slot, done, perSlot*t/ticks, emit)
 		}
 		s.endSlot(slot)
 		slot++

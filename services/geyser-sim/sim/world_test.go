@@ -55,7 +55,7 @@ func TestDeterminism(t *testing.T) {
 	base := testConfig()
 	other := base
 	other.SlotInterval = 2 * base.SlotInterval // timing must not matter,
-	other.Rate = base.Rate / 2                   // only the updates per slot
+	other.Rate = base.Rate / 2                 // only the updates per slot
 	otherWV := base
 	otherWV.WriteVersionBase = 1 << 40
 	otherSeed := base
