@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/firehole/firehole/pkg v0.0.0
 	github.com/firehole/firehole/proto v0.0.0
+	github.com/firehole/firehole/services/geyser-sim v0.0.0
 	github.com/kelseyhightower/envconfig v1.4.0
 	github.com/klauspost/compress v1.20.4
 	github.com/nats-io/nats.go v1.55.0
@@ -43,4 +44,10 @@ require (
 replace (
 	github.com/firehole/firehole/pkg => ../../pkg
 	github.com/firehole/firehole/proto => ../../proto
+	github.com/firehole/firehole/services/geyser-sim => ../geyser-sim
 )
+
+// solana-go (parser) requires the 2020 monolithic genproto, which still holds
+// googleapis/rpc/status; in the go.work workspace that makes grpc's import of
+// that package ambiguous. Pin a split-era genproto so workspace builds work.
+replace google.golang.org/genproto => google.golang.org/genproto v0.0.0-20261026165753-2ffab32bce7e

@@ -34,13 +34,23 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := pkgconfig.Load(config.Prefix, &cfg, args, stdout); err != nil {
 		return err
 	}
-	return RunConfig(ctx, cfg, nil)
+	return RunConfig(ctx, cfg, Hooks{})
 }
 
-// RunConfig runs the ingestor with cfg. ready, when not nil, is called with
-// the Health once the service is wired (tests and benchmarks).
-func RunConfig(ctx context.Context, cfg config.Config, ready func(*lifecycle.Health)) error {
+// Hooks let tests and benchmarks look inside a running ingestor. All optional.
+type Hooks struct {
+	Ready   func(*lifecycle.Health, *metrics.Metrics) // once wired, before the stream opens
+	OnAck   func(createdAt, ackedAt time.Time)        // per acknowledged account update (publisher goroutine)
+	Stopped func(lastFullSlot uint64)
+	Log     io.Writer // instead of stderr
+}
+
+// RunConfig runs the ingestor with cfg until ctx ends.
+func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 	log := logging.New(cfg.Config, "ingestor")
+	if hooks.Log != nil {
+		log = logging.NewTo(hooks.Log, cfg.Config, "ingestor")
+	}
 	req, err := cfg.SubscribeRequest()
 	if err != nil {
 		return err
@@ -95,6 +105,7 @@ func RunConfig(ctx context.Context, cfg config.Config, ready func(*lifecycle.Hea
 		Commitment: config.BusCommitment(commitment),
 		DataSlices: req.GetAccountsDataSlice(),
 		Programs:   programs,
+		OnAck:      hooks.OnAck,
 	}, log, m)
 
 	yellowstone.RegisterCompressors()
@@ -154,8 +165,8 @@ func RunConfig(ctx context.Context, cfg config.Config, ready func(*lifecycle.Hea
 	pubDone := make(chan error, 1)
 	go func() { pubDone <- pub.Run(pubCtx) }()
 	health.SetReady(true)
-	if ready != nil {
-		ready(health)
+	if hooks.Ready != nil {
+		hooks.Ready(health, m)
 	}
 	err = lifecycle.Run(srcCtx, log,
 		lifecycle.Component{Name: "http", Run: func(ctx context.Context) error {
@@ -174,6 +185,9 @@ func RunConfig(ctx context.Context, cfg config.Config, ready func(*lifecycle.Hea
 		log.Warn().Err(flushErr).Msg("flush nats")
 	}
 	log.Info().Uint64("last_full_slot", client.LastFullSlot()).Msg("stopped")
+	if hooks.Stopped != nil {
+		hooks.Stopped(client.LastFullSlot())
+	}
 	return err
 }
 
