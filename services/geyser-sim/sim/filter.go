@@ -55,6 +55,7 @@ type accountFilter struct {
 type slotFilter struct {
 	name         string
 	byCommitment bool
+	interslot    bool
 }
 
 // filterSet is one client's compiled SubscribeRequest. Immutable.
@@ -94,7 +95,7 @@ func compileFilter(req *geyser.SubscribeRequest) (*filterSet, error) {
 		fs.accounts = append(fs.accounts, af)
 	}
 	for n, f := range req.Slots {
-		fs.slots = append(fs.slots, slotFilter{name: n, byCommitment: f.GetFilterByCommitment()})
+		fs.slots = append(fs.slots, slotFilter{name: n, byCommitment: f.GetFilterByCommitment(), interslot: f.GetInterslotUpdates()})
 	}
 	sort.Slice(fs.slots, func(i, j int) bool { return fs.slots[i].name < fs.slots[j].name })
 	for n := range req.BlocksMeta {
@@ -305,11 +306,17 @@ func (fs *filterSet) namesOf(mask uint64) []string {
 	return out
 }
 
-// slotNames lists the slot filters a slot update with st passes.
+// slotNames lists the slot filters a slot update with st passes: by default
+// processed, confirmed and finalized; the other statuses only with
+// interslot_updates; only the commitment's own status with
+// filter_by_commitment.
 func (fs *filterSet) slotNames(st geyser.SlotStatus) []string {
 	var out []string
 	for _, f := range fs.slots {
 		if f.byCommitment && st != commitmentStatus(fs.commitment) {
+			continue
+		}
+		if !f.interslot && st > geyser.SlotStatus_SLOT_FINALIZED {
 			continue
 		}
 		out = append(out, f.name)

@@ -134,8 +134,8 @@ func (r *ring) addAccount(f *acctFields) *acctUpdate {
 
 // addSlot logs a slot status change. Caller holds mu.
 func (r *ring) addSlot(slot uint64, parent *uint64, st geyser.SlotStatus, created *timestamppb.Timestamp) []byte {
-	if st == geyser.SlotStatus_SLOT_PROCESSED {
-		r.advance(slot)
+	if st != geyser.SlotStatus_SLOT_CONFIRMED && st != geyser.SlotStatus_SLOT_FINALIZED {
+		r.advance(slot) // a status of a new slot moves the ring on
 	}
 	e := r.entry(slot)
 	if parent != nil {

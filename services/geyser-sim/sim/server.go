@@ -218,15 +218,29 @@ func (s *Server) produce(slot uint64, done, quota int, emit func(*world.Update))
 	return done
 }
 
-// beginSlot reseeds the world for slot (emitting genesis on the first).
+// beginSlot reseeds the world for slot (emitting genesis on the first) and
+// logs the slot's first-shred and bank-created statuses.
 func (s *Server) beginSlot(slot uint64, first bool, emit func(*world.Update)) {
-	s.ring.mu.Lock()
+	r := s.ring
+	r.mu.Lock()
+	now := timestamppb.Now()
+	parent := s.parentOf(slot)
+	s.record(r.addSlot(slot, parent, geyser.SlotStatus_SLOT_FIRST_SHRED_RECEIVED, now))
+	s.record(r.addSlot(slot, parent, geyser.SlotStatus_SLOT_CREATED_BANK, now))
 	s.world.BeginSlot(slot)
 	if first {
 		s.world.Genesis(emit)
 	}
-	s.ring.signal()
-	s.ring.mu.Unlock()
+	r.signal()
+	r.mu.Unlock()
+}
+
+func (s *Server) parentOf(slot uint64) *uint64 {
+	if slot <= s.cfg.StartSlot {
+		return nil
+	}
+	p := slot - 1
+	return &p
 }
 
 func (s *Server) generate(ctx context.Context) error {
@@ -265,11 +279,8 @@ func (s *Server) endSlot(slot uint64) {
 	now := timestamppb.Now()
 	r := s.ring
 	r.mu.Lock()
-	var parent *uint64
-	if slot > s.cfg.StartSlot {
-		p := slot - 1
-		parent = &p
-	}
+	parent := s.parentOf(slot)
+	s.record(r.addSlot(slot, parent, geyser.SlotStatus_SLOT_COMPLETED, now))
 	s.record(r.addSlot(slot, parent, geyser.SlotStatus_SLOT_PROCESSED, now))
 	meta := &geyser.SubscribeUpdateBlockMeta{
 		Slot: slot, Blockhash: s.blockhash(slot), ParentSlot: slot - 1, ParentBlockhash: s.blockhash(slot - 1),

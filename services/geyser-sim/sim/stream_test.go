@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -105,6 +106,41 @@ func TestCommitmentBuffering(t *testing.T) {
 	}
 }
 
+func TestInterslotUpdates(t *testing.T) {
+	t.Parallel()
+	h := start(t, testConfig())
+	c := dial(t, h.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st := subscribe(t, ctx, c, &geyser.SubscribeRequest{Slots: map[string]*geyser.SubscribeRequestFilterSlots{
+		"plain": {}, "inter": {InterslotUpdates: ptr(true)}}})
+	// Follow one whole slot: its statuses arrive in lifecycle order.
+	order := map[uint64][]geyser.SlotStatus{}
+	for {
+		u, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sl := u.GetSlot()
+		names := strings.Join(u.Filters, ",")
+		if sl.Status > geyser.SlotStatus_SLOT_FINALIZED && names != "inter" || sl.Status <= geyser.SlotStatus_SLOT_FINALIZED && names != "inter,plain" {
+			t.Fatalf("status %s went to %q", sl.Status, names)
+		}
+		order[sl.Slot] = append(order[sl.Slot], sl.Status)
+		if sl.Status == geyser.SlotStatus_SLOT_CONFIRMED && order[sl.Slot][0] == geyser.SlotStatus_SLOT_FIRST_SHRED_RECEIVED {
+			want := []geyser.SlotStatus{geyser.SlotStatus_SLOT_FIRST_SHRED_RECEIVED, geyser.SlotStatus_SLOT_CREATED_BANK,
+				geyser.SlotStatus_SLOT_COMPLETED, geyser.SlotStatus_SLOT_PROCESSED, geyser.SlotStatus_SLOT_CONFIRMED}
+			if fmt.Sprint(order[sl.Slot]) != fmt.Sprint(want) {
+				t.Fatalf("slot %d statuses %v, want %v", sl.Slot, order[sl.Slot], want)
+			}
+			if sl.Parent != nil {
+				t.Fatalf("confirmed status carries parent %d; only the first statuses do", *sl.Parent)
+			}
+			return
+		}
+	}
+}
+
 func TestPingPong(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
@@ -200,7 +236,7 @@ func TestFromSlot(t *testing.T) {
 		from := h.srv.Slot() - 10 // well inside the ring, which moves on meanwhile
 		var want []*geyser.SubscribeUpdate
 		for _, u := range h.srv.Updates(from, from+3) {
-			if u.GetBlockMeta() == nil {
+			if u.GetBlockMeta() == nil && u.GetSlot().GetStatus() <= geyser.SlotStatus_SLOT_FINALIZED {
 				want = append(want, u)
 			}
 		}
