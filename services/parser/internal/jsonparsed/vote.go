@@ -30,26 +30,18 @@ func (r *reader) records(size int) []byte {
 	return r.take(n * size)
 }
 
-// parseVote renders a vote account in agave 3.x's shape: the VoteState v4
-// view, with v4 fields derived for older layouts (inflation rewards to the
-// vote account itself, block revenue to the node, commission·100 bps,
-// 100% block revenue commission). priorVoters, which v4 no longer stores,
-// is always empty.
+// parseVote renders a vote account in agave 3.x's shape: the account is read
+// as VoteState v4, converting V1_14_11 and V3 layouts the way the vote
+// program does (inflation rewards to the vote account itself, block revenue
+// to the node, commission·100 bps, 100% block revenue commission); the
+// pre-1.14 V0_23_5 layout is rejected. priorVoters, which v4 no longer
+// stores, is always empty; votes carry their latency (0 for V1_14_11);
+// blsPubkeyCompressed is base58.
 func parseVote(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	r := reader{b: in.Data}
 	var v voteState
 	tag := r.u32()
 	switch tag {
-	case 0: // V0_23_5
-		v.node = r.key()
-		v.legacyVoter = r.key()
-		v.legacyVoterEpoch = r.u64()
-		r.take(32*56 + 8) // prior voters circular buffer and index
-		v.withdrawer = r.key()
-		v.commission = r.u8()
-		v.votes, v.voteSize = r.records(12), 12
-		v.readRoot(&r)
-		v.credits = r.records(24)
 	case 1, 2: // V1_14_11 (Lockout votes), V3 (LandedVote votes)
 		v.node = r.key()
 		v.withdrawer = r.key()
@@ -107,13 +99,6 @@ func (v *voteState) readRoot(r *reader) {
 
 func (v *voteState) append(dst []byte) []byte {
 	dst = append(dst, `{"info":{"authorizedVoters":[`...)
-	if v.legacyVoter != nil {
-		dst = append(dst, `{"authorizedVoter":`...)
-		dst = appendPubkey(dst, v.legacyVoter)
-		dst = append(dst, `,"epoch":`...)
-		dst = appendU64(dst, v.legacyVoterEpoch)
-		dst = append(dst, '}')
-	}
 	for i := 0; i+40 <= len(v.voters); i += 40 {
 		rr := reader{b: v.voters[i : i+40]}
 		epoch, voter := rr.u64(), rr.key()
@@ -176,15 +161,20 @@ func (v *voteState) append(dst []byte) []byte {
 		dst = append(dst, "null"...)
 	}
 	dst = append(dst, `,"votes":[`...)
-	skip := v.voteSize - 12 // LandedVote starts with a latency byte
 	for i := 0; i+v.voteSize <= len(v.votes); i += v.voteSize {
-		rr := reader{b: v.votes[i+skip : i+v.voteSize]}
+		rr := reader{b: v.votes[i : i+v.voteSize]}
+		var latency uint8
+		if v.voteSize == 13 { // LandedVote starts with its latency
+			latency = rr.u8()
+		}
 		slot, conf := rr.u64(), rr.u32()
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"confirmationCount":`...)
 		dst = appendU64(dst, uint64(conf))
+		dst = append(dst, `,"latency":`...)
+		dst = appendU64(dst, uint64(latency))
 		dst = append(dst, `,"slot":`...)
 		dst = appendU64(dst, slot)
 		dst = append(dst, '}')
