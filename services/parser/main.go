@@ -1,5 +1,6 @@
 // Command parser decodes raw Solana account updates from JetStream and
-// republishes them decoded. Configuration: PARSER_* variables (-help).
+// republishes them decoded. It is configured by PARSER_* environment
+// variables; -help lists them.
 package main
 
 import (
@@ -13,7 +14,9 @@ import (
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := service.Main(ctx, os.Args[1:], os.Stdout)
+	err := run(ctx)
 	stop()
 	os.Exit(service.Exit(err))
 }
+
+func run(ctx context.Context) error { return service.Main(ctx, os.Args[1:], os.Stdout) }

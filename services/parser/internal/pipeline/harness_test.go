@@ -222,7 +222,7 @@ func mintData(decimals uint8, supply uint64) []byte {
 	binary.LittleEndian.PutUint64(b[36:], supply)
 	b[44] = decimals
 	b[45] = 1 // initialized
-	return b   // freeze authority: None
+	return b  // freeze authority: None
 }
 
 // tokenAccountData is an initialized SPL Token account (165 bytes).

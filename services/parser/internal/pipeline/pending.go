@@ -60,6 +60,10 @@ func (s *pendingSet) add(e *pendingEntry, now time.Time) (kept, newMint bool) {
 		if newer(old.update, e.update) {
 			return false, false
 		}
+		if oldMint == e.mint {
+			s.byMint[oldMint].accounts[pk] = e
+			return true, false
+		}
 		s.remove(pk)
 	} else if len(s.byAccount) >= s.max {
 		return false, false
