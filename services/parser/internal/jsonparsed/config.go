@@ -15,7 +15,9 @@ import (
 // parseConfig renders the config program's two known accounts: the legacy
 // StakeConfig (by address; agave 4.1 dropped it) and ValidatorInfo (first key
 // is Va1idator1nfo…; the stored string is JSON and is re-printed the way
-// serde_json prints a Value: keys sorted, serde number formatting).
+// serde_json prints a Value: keys sorted, serde number formatting). One
+// known gap: encoding/json turns a lone UTF-16 surrogate escape into U+FFFD
+// where serde_json rejects the document.
 func parseConfig(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	r := reader{b: in.Data}
 	n := r.shortVecLen()

@@ -18,7 +18,26 @@
 //     v4 fields (inflationRewardsCollector, blockRevenueCollector, their
 //     commissions in basis points, pendingDelegatorRewards,
 //     blsPubkeyCompressed) and derives them for older layouts.
-//   - rent sysvar: 4.x renames lamportsPerByteYear to lamportsPerByte.
+//   - rent sysvar: 4.x prints only lamportsPerByte; 3.x prints
+//     lamportsPerByteYear, exemptionThreshold and burnPercent.
+//   - vote votes[].latency: added with the v4 view (3.x); 2.3 has only slot
+//     and confirmationCount.
+//
+// Behaviour that follows agave even where it may surprise:
+//   - an uninitialized nonce, token account, mint or multisig is not
+//     parsable (agave falls back to base64); stake, lookup table and loader
+//     accounts do have an "uninitialized" type.
+//   - Token-2022 extensions are all-or-nothing: one unknown extension type or
+//     a length running past the data drops the whole "extensions" list, while
+//     a known extension with a bad size, or one that belongs to the other
+//     base state, renders as {"extension":"unparseableExtension"}.
+//     Extension types above 27 (pausableAccount) are treated as unknown.
+//   - uiAmount is null when 10^decimals overflows a u64 (decimals >= 20).
+//   - interest-bearing and scaled-UI-amount mints use Token-2022's
+//     amount_to_ui_amount: fixed `decimals` digits, trimmed; scaled amounts
+//     are truncated to whole base units before the decimals are applied.
+//     math.Exp may differ from Rust's exp in the last bit, which can move a
+//     rounded digit in rare cases.
 //
 // A Registry is safe for concurrent use once built.
 package jsonparsed
