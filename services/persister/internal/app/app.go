@@ -51,7 +51,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pcfg.MaxConns = 4
+	pcfg.MaxConns = int32(cfg.Writers + 3) // writers, slots, retention, readiness
 	pool, err := pgxpool.NewWithConfig(ctx, pcfg)
 	if err != nil {
 		return fmt.Errorf("open postgres pool: %w", err)
@@ -106,6 +106,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		Schema:                cfg.Schema,
 		BatchSize:             cfg.BatchSize,
 		BatchWait:             cfg.BatchWait,
+		Writers:               cfg.Writers,
 		AckWait:               cfg.AckWait,
 		MaxAckPending:         cfg.MaxAckPending,
 		History:               cfg.History,

@@ -30,6 +30,7 @@ func testOptions(schemaName string) Options {
 		Schema:        schemaName,
 		BatchSize:     500,
 		BatchWait:     20 * time.Millisecond,
+		Writers:       2,
 		AckWait:       3 * time.Second,
 		MaxAckPending: 5000,
 		RetryMax:      300 * time.Millisecond,

@@ -34,6 +34,7 @@ type Options struct {
 	Schema                string
 	BatchSize             int
 	BatchWait             time.Duration
+	Writers               int // concurrent batch transactions
 	AckWait               time.Duration
 	MaxAckPending         int
 	History               bool
@@ -83,6 +84,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, opt Op
 		IsDataErr: store.IsDataError,
 		BatchSize: opt.BatchSize,
 		BatchWait: opt.BatchWait,
+		Writers:   opt.Writers,
 		Log:       log,
 		Metrics:   m,
 		RetryMax:  opt.RetryMax,
@@ -110,6 +112,10 @@ func (p *Persister) OnWriteState(f func(ok bool)) {
 	p.accounts.OnWriteState = f
 	p.slots.OnWriteState = f
 }
+
+// OnAccountLatency gets each account message's publish-to-commit time
+// (benchmarks). Set it before Run.
+func (p *Persister) OnAccountLatency(f func(time.Duration)) { p.accounts.OnLatency = f }
 
 // Store is the Postgres writer (tests and benchmarks).
 func (p *Persister) Store() *store.Store { return p.store }

@@ -24,7 +24,8 @@ type Config struct {
 	Schema                string        `envconfig:"SCHEMA" default:"firehole" desc:"Postgres schema holding the tables"`
 	BatchSize             int           `envconfig:"BATCH_SIZE" default:"5000" desc:"most account updates written in one transaction"`
 	BatchWait             time.Duration `envconfig:"BATCH_WAIT" default:"50ms" desc:"longest wait to fill a batch"`
-	MaxAckPending         int           `envconfig:"MAX_ACK_PENDING" default:"20000" desc:"JetStream max unacknowledged messages for the persister consumer (>= 2 x BATCH_SIZE)"`
+	Writers               int           `envconfig:"WRITERS" default:"2" desc:"batches written concurrently, each in its own transaction"`
+	MaxAckPending         int           `envconfig:"MAX_ACK_PENDING" default:"20000" desc:"JetStream max unacknowledged messages per consumer (>= (WRITERS+1) x BATCH_SIZE)"`
 	AckWait               time.Duration `envconfig:"ACK_WAIT" default:"30s" desc:"JetStream ack wait; in-flight batches are kept alive with in-progress acks"`
 	Migrate               bool          `envconfig:"MIGRATE" default:"false" desc:"apply pending migrations at start (under an advisory lock)"`
 	History               bool          `envconfig:"HISTORY" default:"false" desc:"also record every update in account_history"`
@@ -51,7 +52,8 @@ func (c Config) Validate() error {
 	p.Check(!schemaName.MatchString(c.Schema), "PERSISTER_SCHEMA", "must be a lower-case SQL identifier ([a-z_][a-z0-9_]*, at most 63 characters)")
 	p.Check(c.BatchSize < 1 || c.BatchSize > 100_000, "PERSISTER_BATCH_SIZE", "must be between 1 and 100000")
 	p.Check(c.BatchWait <= 0 || c.BatchWait > time.Minute, "PERSISTER_BATCH_WAIT", "must be between 1ns and 1m")
-	p.Check(c.MaxAckPending < 2*c.BatchSize, "PERSISTER_MAX_ACK_PENDING", "must be at least twice PERSISTER_BATCH_SIZE")
+	p.Check(c.Writers < 1 || c.Writers > 32, "PERSISTER_WRITERS", "must be between 1 and 32")
+	p.Check(c.MaxAckPending < (c.Writers+1)*c.BatchSize, "PERSISTER_MAX_ACK_PENDING", "must be at least (PERSISTER_WRITERS+1) x PERSISTER_BATCH_SIZE")
 	p.Check(c.AckWait < time.Second, "PERSISTER_ACK_WAIT", "must be at least 1s")
 	p.Check(c.HistoryPartitionSlots < 1000, "PERSISTER_HISTORY_PARTITION_SLOTS", "must be at least 1000")
 	p.Check(c.HistoryRetentionSlots != 0 && c.HistoryRetentionSlots < c.HistoryPartitionSlots, "PERSISTER_HISTORY_RETENTION_SLOTS", "must be 0 (keep) or at least PERSISTER_HISTORY_PARTITION_SLOTS")

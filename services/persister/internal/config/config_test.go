@@ -16,6 +16,7 @@ func valid() Config {
 		Schema:                "firehole",
 		BatchSize:             5000,
 		BatchWait:             50 * time.Millisecond,
+		Writers:               2,
 		MaxAckPending:         20000,
 		AckWait:               30 * time.Second,
 		HistoryPartitionSlots: 432000,
@@ -40,7 +41,8 @@ func TestValidate(t *testing.T) {
 			c.HTTPAddr = "nope"
 			c.HistoryRetentionSlots = 5
 		}, []string{"PERSISTER_POSTGRES_URL", "PERSISTER_BATCH_SIZE", "PERSISTER_BATCH_WAIT", "PERSISTER_MAX_ACK_PENDING", "PERSISTER_HTTP_ADDR", "PERSISTER_HISTORY_RETENTION_SLOTS"}},
-		{"ack pending below two batches", func(c *Config) { c.MaxAckPending = 9999 }, []string{"PERSISTER_MAX_ACK_PENDING"}},
+		{"ack pending below the batches in flight", func(c *Config) { c.MaxAckPending = 14999 }, []string{"PERSISTER_MAX_ACK_PENDING"}},
+		{"no writers", func(c *Config) { c.Writers = 0 }, []string{"PERSISTER_WRITERS"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -58,8 +59,11 @@ type Loop[T any] struct {
 	IsDataErr func(error) bool // errors caused by the rows; nil: none are
 	BatchSize int
 	BatchWait time.Duration
-	Log       zerolog.Logger
-	Metrics   *Metrics
+	// Writers is how many batches are written concurrently (each in its
+	// own transaction); 0 means 1. The upsert rule makes their order moot.
+	Writers int
+	Log     zerolog.Logger
+	Metrics *Metrics
 
 	// Backoff between failed writes; zero values mean 100ms and 5s.
 	RetryMin, RetryMax time.Duration
@@ -67,6 +71,9 @@ type Loop[T any] struct {
 	FlushGrace time.Duration
 	// OnWriteState, if set, is told whether the last write succeeded.
 	OnWriteState func(ok bool)
+	// OnLatency, if set, gets every message's publish-to-commit time
+	// (benchmarks want exact percentiles, not histogram buckets).
+	OnLatency func(time.Duration)
 }
 
 type batch[T any] struct {
@@ -94,15 +101,21 @@ func (l *Loop[T]) Run(ctx context.Context) error {
 		defer close(batches)
 		l.fetch(ctx, batches)
 	}()
-	for b := range batches {
-		l.write(ctx, b)
+	var wg sync.WaitGroup
+	for range max(l.Writers, 1) {
+		wg.Go(func() {
+			for b := range batches {
+				l.write(ctx, b)
+			}
+		})
 	}
+	wg.Wait()
 	<-fetchDone
 	return nil
 }
 
-// fetch pulls batches until ctx ends. The channel holds one batch, so at
-// most two are outstanding: the one being written and the next.
+// fetch pulls batches until ctx ends. The channel is unbuffered, so at most
+// Writers+1 batches are outstanding: those being written and the next.
 func (l *Loop[T]) fetch(ctx context.Context, out chan<- *batch[T]) {
 	wait := l.RetryMin
 	for ctx.Err() == nil {
@@ -282,7 +295,11 @@ func (l *Loop[T]) ackAll(b *batch[T]) {
 // (its publish) to now (after commit).
 func (l *Loop[T]) observeLatency(m jetstream.Msg) {
 	if md, err := m.Metadata(); err == nil {
-		l.Metrics.commitLatency.WithLabelValues(l.Kind).Observe(time.Since(md.Timestamp).Seconds())
+		d := time.Since(md.Timestamp)
+		l.Metrics.commitLatency.WithLabelValues(l.Kind).Observe(d.Seconds())
+		if l.OnLatency != nil {
+			l.OnLatency(d)
+		}
 	}
 }
 
