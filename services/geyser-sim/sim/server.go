@@ -112,6 +112,10 @@ func New(cfg Config, log zerolog.Logger) (*Server, error) {
 		ring:    newRing(retain),
 		metrics: newMetrics(),
 	}
+	if est := ringBytesEstimate(cfg, retain); est > 1<<30 {
+		s.log.Warn().Uint64("ring_slots", retain).Int("rate", cfg.Rate).Uint64("estimated_bytes", est).
+			Msg("replay ring will hold over 1 GiB; lower RING_SLOTS or RATE")
+	}
 	if cfg.ReplayFile == "" {
 		s.world = world.New(world.Config{Seed: cfg.Seed, Mints: cfg.Mints, TokenAccounts: cfg.TokenAccounts,
 			Wallets: cfg.Wallets, WriteVersionBase: cfg.WriteVersionBase})
@@ -182,6 +186,13 @@ func (s *Server) Run(ctx context.Context) error {
 		return nil
 	}
 	return err
+}
+
+// ringBytesEstimate is what the ring holds at full depth, at about 550
+// bytes per account update (measured by BenchmarkLive).
+func ringBytesEstimate(cfg Config, retain uint64) uint64 {
+	s := Server{cfg: cfg}
+	return uint64(s.updatesPerSlot()) * (retain + finalizeDistance + 8) * 550
 }
 
 // updatesPerSlot is the generator's per-slot quota.

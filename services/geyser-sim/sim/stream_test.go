@@ -297,8 +297,8 @@ func TestFromSlotUnsupported(t *testing.T) {
 func TestSlowClientDisconnected(t *testing.T) {
 	t.Parallel()
 	cfg := testConfig()
-	cfg.Rate = 20000
-	cfg.ChannelCapacity = 5000
+	cfg.Rate = 5000
+	cfg.ChannelCapacity = 2000 // 0.4 s of traffic
 	h := start(t, cfg)
 	c := dial(t, h.addr, grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
@@ -311,7 +311,7 @@ func TestSlowClientDisconnected(t *testing.T) {
 	}
 	// A reading client on the same server is unaffected.
 	st2 := subscribe(t, ctx, dial(t, h.addr), &geyser.SubscribeRequest{Accounts: map[string]*geyser.SubscribeRequestFilterAccounts{"a": {}}})
-	for range 1000 {
+	for range 3000 {
 		if _, err := st2.Recv(); err != nil {
 			t.Fatal(err)
 		}

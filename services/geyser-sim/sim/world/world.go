@@ -106,8 +106,8 @@ type Account struct {
 	mint     int // index into mints for token accounts and vaults
 }
 
-// Update is one account write. Its slices are only valid during the emit
-// callback that received it.
+// Update is one account write. It and its slices are only valid during the
+// emit callback that received it.
 type Update struct {
 	Account      *Account
 	WriteVersion uint64
@@ -123,6 +123,7 @@ type World struct {
 	pcg      *rand.PCG
 	wv       uint64
 	sig      [64]byte
+	upd      Update // reused for every emit
 	accounts []*Account
 
 	wallets, nonces, mints, vaults, positions []*Account
@@ -248,7 +249,8 @@ func (w *World) WriteVersion() uint64 { return w.cfg.WriteVersionBase + w.wv }
 func (w *World) Genesis(emit func(*Update)) {
 	for _, a := range w.accounts {
 		w.wv++
-		emit(&Update{Account: a, WriteVersion: w.cfg.WriteVersionBase + w.wv})
+		w.upd = Update{Account: a, WriteVersion: w.cfg.WriteVersionBase + w.wv}
+		emit(&w.upd)
 	}
 }
 
@@ -256,7 +258,8 @@ func (w *World) Genesis(emit func(*Update)) {
 // (the last one handed out), without a signature.
 func (w *World) Snapshot(emit func(*Update)) {
 	for _, a := range w.accounts {
-		emit(&Update{Account: a, WriteVersion: w.cfg.WriteVersionBase + w.wv})
+		w.upd = Update{Account: a, WriteVersion: w.cfg.WriteVersionBase + w.wv}
+		emit(&w.upd)
 	}
 }
 
@@ -291,7 +294,8 @@ func (w *World) Tx(slot uint64, emit func(*Update)) int {
 func (w *World) emit(emit func(*Update), accts ...*Account) int {
 	for _, a := range accts {
 		w.wv++
-		emit(&Update{Account: a, WriteVersion: w.cfg.WriteVersionBase + w.wv, Signature: w.sig[:]})
+		w.upd = Update{Account: a, WriteVersion: w.cfg.WriteVersionBase + w.wv, Signature: w.sig[:]}
+		emit(&w.upd)
 	}
 	return len(accts)
 }
