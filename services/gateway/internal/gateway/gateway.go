@@ -12,6 +12,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/redis/rueidis"
@@ -25,6 +26,7 @@ import (
 	"github.com/firehole/firehole/services/gateway/internal/conn"
 	"github.com/firehole/firehole/services/gateway/internal/hub"
 	"github.com/firehole/firehole/services/gateway/internal/metrics"
+	"github.com/firehole/firehole/services/gateway/internal/native"
 	"github.com/firehole/firehole/services/gateway/internal/pubsub"
 	"github.com/firehole/firehole/services/gateway/internal/rpc"
 	"github.com/firehole/firehole/services/gateway/internal/store"
@@ -64,6 +66,7 @@ type Gateway struct {
 	RPC    *rpc.Handler
 
 	rpcHandler              http.Handler
+	native                  http.Handler // Firehole's native protocol at /native on the WebSocket listener
 	wsLn, httpLn, metricsLn net.Listener
 }
 
@@ -146,6 +149,12 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 		return nil
 	}
 	rpcHandler := withKey(keys, g.RPC, m)
+	js, err := jetstream.New(g.nc)
+	if err != nil {
+		return nil, fmt.Errorf("jetstream: %w", err)
+	}
+	g.native = withKey(keys, native.NewHandler(native.Deps{JS: js, Redis: g.redis, KeyPrefix: cfg.RedisKeyPrefix,
+		PG: g.pool, Schema: cfg.PostgresSchema, Log: log, Registerer: reg, Context: ctx}), m)
 
 	if g.wsLn, err = net.Listen("tcp", cfg.WSAddr); err != nil {
 		return nil, fmt.Errorf("listen %s_WS_ADDR %s: %w", Prefix, cfg.WSAddr, err)
@@ -199,7 +208,14 @@ func (g *Gateway) Run(ctx context.Context) error {
 }
 
 func (g *Gateway) serveWS(ctx context.Context) error {
-	srv := &http.Server{Handler: g.WS, ReadHeaderTimeout: 10 * time.Second}
+	handler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/native" {
+			g.native.ServeHTTP(w, r)
+			return
+		}
+		g.WS.ServeHTTP(w, r)
+	})
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(g.wsLn) }()
 	select {

@@ -1,0 +1,52 @@
+package gateway_test
+
+import (
+	"encoding/json"
+	"net/http"
+	"testing"
+
+	"github.com/firehole/firehole/pkg/base58"
+	"github.com/firehole/firehole/services/gateway/internal/gateway"
+)
+
+// TestNativeMounted checks that the native protocol answers at /native on
+// the WebSocket listener, behind the same API keys.
+func TestNativeMounted(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) {
+		c.Auth = "on"
+		c.APIKeys = []string{testKey}
+	})
+	if _, resp, err := e.dial("/native", nil); err == nil || resp == nil || resp.StatusCode != http.StatusUnauthorized {
+		t.Fatalf("dial /native without a key: %v, want 401", err)
+	}
+	owner, pk := key32(), key32()
+	e.cache(account(owner, pk, 5, []byte{1, 2}))
+	w, _, err := e.dial("/native?api-key="+testKey, nil)
+	if err != nil {
+		t.Fatalf("dial /native: %v", err)
+	}
+	w.send(`{"op":"subscribe","id":"a","accounts":["` + base58.Encode(pk) + `"],"snapshot":true}`)
+	type frame struct {
+		Type    string `json:"type"`
+		Account struct {
+			Slot uint64 `json:"slot"`
+		} `json:"account"`
+	}
+	next := func() frame {
+		var f frame
+		s := w.read()
+		if err := json.Unmarshal([]byte(s), &f); err != nil {
+			t.Fatalf("frame %s: %v", s, err)
+		}
+		return f
+	}
+	for _, want := range []string{"subscribed", "snapshot", "snapshotEnd"} {
+		if f := next(); f.Type != want {
+			t.Fatalf("got %+v, want %s", f, want)
+		}
+	}
+	e.publish(account(owner, pk, 6, []byte{3}))
+	if f := next(); f.Type != "update" || f.Account.Slot != 6 {
+		t.Fatalf("got %+v, want the update at slot 6", f)
+	}
+}
