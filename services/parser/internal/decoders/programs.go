@@ -9,7 +9,7 @@ import (
 )
 
 // MetaplexName is the program name of Metaplex Token Metadata accounts.
-const MetaplexName = "mpl-token-metadata"
+const MetaplexName = "metaplex-token-metadata"
 
 // JSONParsedPrograms are the owners that Solana RPC renders as jsonParsed.
 var JSONParsedPrograms = []struct {

@@ -63,7 +63,7 @@ func TestTokenAccountUsesMintSeenEarlier(t *testing.T) {
 	}
 	for h, want := range map[string]string{
 		bus.HeaderMsgID: id, bus.HeaderSlot: "101", bus.HeaderWriteVersion: "1010",
-		bus.HeaderCommitment: "confirmed", bus.HeaderStatus: "ok",
+		bus.HeaderCommitment: "confirmed", bus.HeaderStatus: "OK",
 	} {
 		if v := got.header.Get(h); v != want {
 			t.Errorf("header %s = %q, want %q", h, v, want)
@@ -87,7 +87,7 @@ func TestAwaitingMintIsDecodedAgainWhenTheMintArrives(t *testing.T) {
 	if len(got.msg.GetParsed()) != 0 || !proto.Equal(got.msg.GetAccount(), u) || got.msg.GetError() == "" {
 		t.Errorf("awaiting-mint message must carry the raw account, an error and no parsed JSON: %v", got.msg)
 	}
-	if got.header.Get(bus.HeaderStatus) != "awaiting_mint" || got.header.Get(bus.HeaderMsgID) != id {
+	if got.header.Get(bus.HeaderStatus) != "AWAITING_MINT" || got.header.Get(bus.HeaderMsgID) != id {
 		t.Errorf("headers %v", got.header)
 	}
 	if n := sum(t, rep, "firehole_parser_awaiting_mint_total"); n != 1 {

@@ -298,25 +298,18 @@ func (w *worker) message(d *fireholev1.DecodedAccount, id string) *nats.Msg {
 	if s := u.GetSource(); s != "" {
 		m.Header[bus.HeaderSource] = []string{s}
 	}
-	if d.GetError() != "" {
-		e := d.GetError()
-		if len(e) > 256 {
-			e = e[:256]
-		}
-		m.Header[bus.HeaderError] = []string{e}
-	}
 	return m
 }
 
-// StatusToken is the Firehole-Decode-Status header value: the enum name in
-// lower case without its prefix ("ok", "unknown_program", "error",
-// "awaiting_mint").
+// StatusToken is the Firehole-Decode-Status header value of the contract:
+// the enum name without its prefix ("OK", "UNKNOWN_PROGRAM", "ERROR",
+// "AWAITING_MINT").
 func StatusToken(s fireholev1.DecodeStatus) string {
 	name, ok := fireholev1.DecodeStatus_name[int32(s)]
 	if !ok {
-		return "unspecified"
+		return "UNSPECIFIED"
 	}
-	return strings.ToLower(strings.TrimPrefix(name, "DECODE_STATUS_"))
+	return strings.TrimPrefix(name, "DECODE_STATUS_")
 }
 
 func (w *worker) count(d *fireholev1.DecodedAccount) {
@@ -327,7 +320,7 @@ func (w *worker) count(d *fireholev1.DecodedAccount) {
 	k := countKey{program, typ, d.GetStatus()}
 	c, ok := w.counts[k]
 	if !ok {
-		c = w.p.metrics.decoded.WithLabelValues(program, typ, StatusToken(d.GetStatus()))
+		c = w.p.metrics.decoded.WithLabelValues(program, typ, strings.ToLower(StatusToken(d.GetStatus())))
 		w.counts[k] = c
 	}
 	c.Inc()

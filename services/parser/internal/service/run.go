@@ -86,6 +86,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			return rc.Do(ctx, rc.B().Ping().Build()).Error()
 		})
 	}
+	if cfg.RedisAddr == "" && len(partitions) < bus.Partitions {
+		log.Warn().Ints("partitions", partitions).Msg("PARSER_REDIS_ADDR is empty and this replica owns only some partitions: token accounts whose mint is in another replica's partitions stay AWAITING_MINT")
+	}
 	book := mints.NewBook(decoders.MintFromAccount, lookup, cfg.MintCacheSize)
 	registry, idls, err := BuildRegistry(cfg.IDLDir, cfg.IDLPrograms, book)
 	if err != nil {
