@@ -134,7 +134,7 @@ func printBanner(w *os.File, c Config, natsURL string, started []string) {
 	var b strings.Builder
 	fmt.Fprintf(&b, "\nFirehole is up (%s). Services: %s\n", time.Now().Format(time.TimeOnly), strings.Join(started, ", "))
 	if c.GeyserEndpoint == "" {
-		b.WriteString("  source      geyser-sim on 127.0.0.1:10000 (set DEV_GEYSER_ENDPOINT for a real endpoint)\n")
+		fmt.Fprintf(&b, "  source      geyser-sim on %s (set DEV_GEYSER_ENDPOINT for a real endpoint)\n", c.SimAddr)
 	} else {
 		fmt.Fprintf(&b, "  source      %s\n", c.GeyserEndpoint)
 	}

@@ -30,6 +30,7 @@ type child struct {
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when the current cmd has been waited for
 	stop   chan struct{}
+	once   sync.Once
 }
 
 func newSupervisor(log zerolog.Logger, binDir, logDir string) *supervisor {
@@ -77,6 +78,7 @@ func (s *supervisor) keep(ctx context.Context, c *child, bin string, env []strin
 		c.cmd, c.exited = cmd, exited
 		c.mu.Unlock()
 		if err != nil {
+			close(exited)
 			_ = out.Close()
 			s.log.Error().Err(err).Str("service", c.name).Msg("start")
 			return
@@ -113,21 +115,63 @@ func (s *supervisor) stop(grace time.Duration) {
 	children := append([]*child(nil), s.children...)
 	s.mu.Unlock()
 	for i := len(children) - 1; i >= 0; i-- {
-		c := children[i]
-		close(c.stop)
-		c.mu.Lock()
-		cmd, exited := c.cmd, c.exited
-		c.mu.Unlock()
-		if cmd == nil {
-			continue
-		}
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(grace):
-			_ = cmd.Process.Kill()
-		}
-		s.log.Info().Str("service", c.name).Msg("stopped")
+		children[i].halt(grace)
+		s.log.Info().Str("service", children[i].name).Msg("stopped")
 	}
 	s.wg.Wait()
+}
+
+// find returns the child running the named service.
+func (s *supervisor) find(name string) *child {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, c := range s.children {
+		if c.name == name {
+			return c
+		}
+	}
+	return nil
+}
+
+// signal sends sig to the named service's current process; the supervisor
+// restarts it if it exits (tests use SIGKILL to crash a service).
+func (s *supervisor) signal(name string, sig os.Signal) bool {
+	c := s.find(name)
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.cmd == nil || c.cmd.Process == nil {
+		return false
+	}
+	return c.cmd.Process.Signal(sig) == nil
+}
+
+// stopOne stops the named service for good (SIGTERM, then SIGKILL after grace).
+func (s *supervisor) stopOne(name string, grace time.Duration) {
+	c := s.find(name)
+	if c == nil {
+		return
+	}
+	c.halt(grace)
+	s.log.Info().Str("service", name).Msg("stopped")
+}
+
+// halt stops keeping c alive and ends its process.
+func (c *child) halt(grace time.Duration) {
+	c.once.Do(func() { close(c.stop) })
+	c.mu.Lock()
+	cmd, exited := c.cmd, c.exited
+	c.mu.Unlock()
+	if cmd == nil || cmd.Process == nil {
+		return
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-exited:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-exited
+	}
 }
