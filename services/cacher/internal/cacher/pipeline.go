@@ -107,16 +107,25 @@ func (p *pipeline[T]) route(subject string) int {
 
 func (p *pipeline[T]) work(ctx context.Context, ch <-chan jetstream.Msg) {
 	batch := make([]jetstream.Msg, 0, p.batchSize)
+	// backlog holds messages taken off ch while a batch was being retried;
+	// they came before anything still in ch, so they go first.
+	var backlog []jetstream.Msg
 	for {
 		batch = batch[:0]
-		select {
-		case msg := <-ch:
-			batch = append(batch, msg)
-		case <-ctx.Done():
-			return
+		if len(backlog) > 0 {
+			n := min(len(backlog), p.batchSize)
+			batch = append(batch, backlog[:n]...)
+			backlog = backlog[n:]
+		} else {
+			select {
+			case msg := <-ch:
+				batch = append(batch, msg)
+			case <-ctx.Done():
+				return
+			}
 		}
 	fill:
-		for len(batch) < p.batchSize {
+		for len(backlog) == 0 && len(batch) < p.batchSize {
 			select {
 			case msg := <-ch:
 				batch = append(batch, msg)
@@ -124,12 +133,22 @@ func (p *pipeline[T]) work(ctx context.Context, ch <-chan jetstream.Msg) {
 				break fill
 			}
 		}
-		p.process(ctx, batch)
+		held, ok := p.process(ctx, batch, ch)
+		backlog = append(backlog, held...)
+		if !ok {
+			for _, msg := range backlog {
+				_ = msg.Nak()
+			}
+			return
+		}
 	}
 }
 
-// process writes one batch and settles every message in it.
-func (p *pipeline[T]) process(ctx context.Context, batch []jetstream.Msg) {
+// process writes one batch and settles every message in it. While it
+// retries, it takes the messages arriving on ch (so that the consumer stops
+// at MaxAckPending rather than at the channel) and keeps all of them in
+// progress; it returns them. ok is false when ctx ended first.
+func (p *pipeline[T]) process(ctx context.Context, batch []jetstream.Msg, ch <-chan jetstream.Msg) (held []jetstream.Msg, ok bool) {
 	items := make([]T, 0, len(batch))
 	good := batch[:0:0]
 	for _, msg := range batch {
@@ -143,14 +162,15 @@ func (p *pipeline[T]) process(ctx context.Context, batch []jetstream.Msg) {
 		good = append(good, msg)
 	}
 	if len(items) == 0 {
-		return
+		return nil, true
 	}
 	start := time.Now()
-	if !p.write(ctx, items, good) {
+	held, ok = p.write(ctx, items, good, ch)
+	if !ok {
 		for _, msg := range good {
 			_ = msg.Nak()
 		}
-		return
+		return held, false
 	}
 	p.m.writeSecs.WithLabelValues(p.name).Observe(time.Since(start).Seconds())
 	now := time.Now()
@@ -161,18 +181,21 @@ func (p *pipeline[T]) process(ctx context.Context, batch []jetstream.Msg) {
 			lag.Observe(now.Sub(md.Timestamp).Seconds())
 		}
 	}
+	return held, true
 }
 
 // write retries the sink until it succeeds (true) or ctx ends (false). The
 // first attempt may finish within the grace period after ctx ends, so that
-// a shutdown does not throw away a batch Redis is about to confirm.
-func (p *pipeline[T]) write(ctx context.Context, items []T, msgs []jetstream.Msg) bool {
+// a shutdown does not throw away a batch Redis is about to confirm. While
+// retrying it takes what arrives on ch into held, and tells JetStream that
+// the batch and held messages are in progress, so none is redelivered.
+func (p *pipeline[T]) write(ctx context.Context, items []T, msgs []jetstream.Msg, ch <-chan jetstream.Msg) (held []jetstream.Msg, ok bool) {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), p.grace)
 	err := p.sink.Write(wctx, items)
 	cancel()
 	if err == nil {
 		p.m.redisUp.Set(1)
-		return true
+		return nil, true
 	}
 	delay := p.backoffMin
 	touched := time.Now()
@@ -184,22 +207,33 @@ func (p *pipeline[T]) write(ctx context.Context, items []T, msgs []jetstream.Msg
 			ev = p.log.Debug()
 		}
 		ev.Err(err).Int("attempt", attempt).Int("batch", len(items)).Dur("retry_in", delay).Msg("redis write; holding batch and retrying")
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(delay):
+		timer := time.NewTimer(delay)
+	wait:
+		for {
+			select {
+			case <-ctx.Done():
+				timer.Stop()
+				return held, false
+			case msg := <-ch:
+				held = append(held, msg)
+			case <-timer.C:
+				break wait
+			}
 		}
-		if time.Since(touched) > p.ackWait/3 {
+		if time.Since(touched) > p.ackWait/4 {
 			for _, msg := range msgs {
+				_ = msg.InProgress()
+			}
+			for _, msg := range held {
 				_ = msg.InProgress()
 			}
 			touched = time.Now()
 		}
 		if err = p.sink.Write(ctx, items); err == nil {
 			p.m.redisUp.Set(1)
-			p.log.Info().Int("attempts", attempt+1).Msg("redis write recovered")
-			return true
+			p.log.Info().Int("attempts", attempt+1).Int("held", len(held)).Msg("redis write recovered")
+			return held, true
 		}
-		delay = min(delay*2, p.backoffMax)
+		delay = min(delay*2, p.backoffMax, max(p.ackWait/4, p.backoffMin))
 	}
 }
