@@ -303,7 +303,7 @@ func (h *handler) subscribe(ctx context.Context, c *connection, req *request) {
 		return
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	sub := &subscription{id: sp.id, spec: sp, gapOnSlow: sp.gapOnSlow, cancel: cancel, done: make(chan struct{})}
+	sub := &subscription{id: sp.id, spec: sp, gapOnSlow: sp.gapOnSlow, ctx: sctx, cancel: cancel, done: make(chan struct{})}
 	c.subs[sp.id] = sub
 	c.mu.Unlock()
 	h.m.subscriptions.Inc()

@@ -474,3 +474,23 @@ func waitFor(t *testing.T, ok func() bool) {
 }
 
 var _ = jetstream.ErrConsumerNotFound
+
+// TestReplayAtClientPace resumes far back with a queue much smaller than the
+// backlog: history waits for the client instead of closing it as slow.
+func TestReplayAtClientPace(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Limits{MaxQueueMsgs: 4})
+	prog := key("p")
+	const n = 300
+	for s := uint64(1); s <= n; s++ {
+		e.publish(acct(prog, key(fmt.Sprint(s%5)), s, make([]byte, 512), ""))
+	}
+	c := e.dial()
+	c.send(sub{"op": "subscribe", "id": "r", "programs": []string{b58k(prog)}, "cursor": "0"})
+	c.expect("subscribed")
+	for s := uint64(1); s <= n; s++ {
+		if m := c.expect("update"); m.Account.Slot != s {
+			t.Fatalf("slot %d, want %d", m.Account.Slot, s)
+		}
+	}
+}

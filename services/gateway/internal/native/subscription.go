@@ -57,6 +57,12 @@ type subscription struct {
 	// than what was already sent for its account (snapshot or live).
 	sent       map[[32]byte]version
 	mergeUntil uint64
+	// Messages up to replayUntil (the stream's last sequence when the
+	// consumer started) are history: they wait for queue space instead of
+	// counting as a slow client, so a large resume or merge window
+	// replays at the client's pace. Only this subscription waits.
+	replayUntil uint64
+	ctx         context.Context
 
 	// mu makes stopping wait for a delivery in progress, so nothing is
 	// queued for the subscription after it ended.
@@ -168,6 +174,7 @@ func (h *handler) serve(ctx context.Context, c *connection, sub *subscription) e
 		sub.mergeUntil = info.State.LastSeq
 	}
 
+	sub.replayUntil = info.State.LastSeq
 	if info.State.FirstSeq > start {
 		// Retention already removed what the client needs.
 		h.m.gaps.WithLabelValues("retention").Inc()
@@ -263,5 +270,10 @@ func (h *handler) deliver(c *connection, sub *subscription, m jetstream.Msg) {
 		return
 	}
 	b := accountFrame("update", sub.id, appendAccount(nil, &d, sub.spec.encoding), acc.GetSlot(), seq)
-	c.send.push(frame{b: b, sub: sub, cursor: seq, hasCur: true})
+	f := frame{b: b, sub: sub, cursor: seq, hasCur: true}
+	if seq <= sub.replayUntil {
+		c.send.pushWait(sub.ctx, f)
+		return
+	}
+	c.send.push(f)
 }
