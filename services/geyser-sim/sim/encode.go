@@ -164,7 +164,10 @@ func sliceData(dst, data []byte, slices []dataSlice) []byte {
 		if s.offset >= uint64(len(data)) {
 			continue
 		}
-		end := min(uint64(len(data)), s.offset+s.length)
+		end := uint64(len(data))
+		if s.length < end-s.offset {
+			end = s.offset + s.length
+		}
 		dst = append(dst, data[s.offset:end]...)
 	}
 	return dst

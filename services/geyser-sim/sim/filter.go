@@ -108,6 +108,9 @@ func compileFilter(req *geyser.SubscribeRequest) (*filterSet, error) {
 			return nil, invalid("failed to create filter: data slices out of order or overlapping")
 		}
 		prevEnd = s.Offset + s.Length
+		if prevEnd < s.Offset { // overflow: nothing can follow
+			prevEnd = ^uint64(0)
+		}
 		fs.slices = append(fs.slices, dataSlice{offset: s.Offset, length: s.Length})
 	}
 	if req.FromSlot != nil {
