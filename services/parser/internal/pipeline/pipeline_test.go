@@ -343,3 +343,54 @@ func keys[V any](m map[string]V) []string {
 	}
 	return out
 }
+
+// TestReplicaLearnsMintOfAnotherPartitionFromRedis: the mint lives in a
+// partition of replica A, the token account in one of replica B. B publishes
+// AWAITING_MINT, and once the mint reaches Redis (as the cacher would write
+// it after A decoded it) B's back-off re-check finds it and republishes the
+// account decoded under "<id>:m".
+func TestReplicaLearnsMintOfAnotherPartitionFromRedis(t *testing.T) {
+	t.Parallel()
+	addr := testenv.RedisAddr(t)
+	prefix := testenv.Name(t) + ":"
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rc.Close)
+
+	e := newEnv(t)
+	e.start(replicaOpts{partitions: []int{0, 1, 2, 3, 4, 5, 6, 7}, lookup: mints.NewRedisLookup(rc, prefix)})
+	e.start(replicaOpts{partitions: []int{8, 9, 10, 11, 12, 13, 14, 15}, lookup: mints.NewRedisLookup(rc, prefix)})
+	r := e.reader("")
+
+	mint, acct := keyInPartition(t, 3), keyInPartition(t, 12)
+	id := e.publishRaw(update(tokenProgram(), acct, tokenAccountData(mint, key(t), 250), 70))
+	if got := r.next(wait); got.msg.GetStatus() != fireholev1.DecodeStatus_DECODE_STATUS_AWAITING_MINT {
+		t.Fatalf("status %v, want AWAITING_MINT", got.msg.GetStatus())
+	}
+	mintUpdate := update(tokenProgram(), mint, mintData(1, 1), 71)
+	e.publishRaw(mintUpdate)
+	got := r.next(wait)
+	if got.msg.GetAccountType() != "mint" {
+		t.Fatalf("want the mint decoded by replica A, got %q %v", got.msg.GetAccountType(), got.msg.GetStatus())
+	}
+	r.none(500 * time.Millisecond) // B cannot know the mint yet
+
+	stored, err := proto.Marshal(got.msg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	k := accountcache.AccountKey(prefix, base58.Encode(mint[:]))
+	if err := rc.Do(ctx, rc.B().Hset().Key(k).FieldValue().FieldValue(accountcache.FieldPB, rueidis.BinaryString(stored)).Build()).Error(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { rc.Do(context.Background(), rc.B().Del().Key(k).Build()) })
+
+	got = r.next(wait)
+	if got.header.Get(bus.HeaderMsgID) != id+pipeline.RedecodeSuffix || got.msg.GetStatus() != fireholev1.DecodeStatus_DECODE_STATUS_OK {
+		t.Fatalf("got %s %v, want %s OK", got.header.Get(bus.HeaderMsgID), got.msg.GetStatus(), id+pipeline.RedecodeSuffix)
+	}
+	contains(t, string(got.msg.GetParsed()), `"decimals":1`, `"uiAmountString":"25"`)
+}
