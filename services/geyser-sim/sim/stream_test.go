@@ -451,3 +451,69 @@ func slotOf(u *geyser.SubscribeUpdate) uint64 {
 }
 
 func uitoa(v uint64) string { return strconvFormat(v) }
+
+// TestFromSlotConfirmed replays at confirmed commitment: each replayed slot's
+// accounts arrive complete, before its confirmed status, from from_slot on.
+func TestFromSlotConfirmed(t *testing.T) {
+	t.Parallel()
+	cfg := testConfig()
+	h := start(t, cfg)
+	waitSlot(t, h.srv, cfg.StartSlot+20)
+	c := dial(t, h.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	from := h.srv.Slot() - 10
+	st := subscribe(t, ctx, c, &geyser.SubscribeRequest{FromSlot: &from, Commitment: geyser.CommitmentLevel_CONFIRMED.Enum(),
+		Accounts: map[string]*geyser.SubscribeRequestFilterAccounts{"a": {}},
+		Slots:    map[string]*geyser.SubscribeRequestFilterSlots{"s": {FilterByCommitment: ptr(true)}}})
+	counts := map[uint64]int{}
+	next := from
+	for next < from+5 {
+		u, err := st.Recv()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a := u.GetAccount(); a != nil {
+			if a.Slot != next {
+				t.Fatalf("account of slot %d while replaying slot %d", a.Slot, next)
+			}
+			counts[a.Slot]++
+			continue
+		}
+		sl := u.GetSlot()
+		if sl == nil {
+			continue
+		}
+		if sl.Status != geyser.SlotStatus_SLOT_CONFIRMED || sl.Slot != next {
+			t.Fatalf("slot update %d %s, want %d confirmed", sl.Slot, sl.Status, next)
+		}
+		want := 0
+		for _, r := range h.srv.Updates(next, next) {
+			if r.GetAccount() != nil {
+				want++
+			}
+		}
+		if counts[next] != want || want == 0 {
+			t.Fatalf("slot %d: %d accounts replayed, ring holds %d", next, counts[next], want)
+		}
+		next++
+	}
+}
+
+// TestCloseSendKeepsStreaming: a client that half-closes still receives.
+func TestCloseSendKeepsStreaming(t *testing.T) {
+	t.Parallel()
+	h := start(t, testConfig())
+	c := dial(t, h.addr)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	st := subscribe(t, ctx, c, &geyser.SubscribeRequest{Slots: map[string]*geyser.SubscribeRequestFilterSlots{"s": {}}})
+	if err := st.CloseSend(); err != nil {
+		t.Fatal(err)
+	}
+	for range 10 {
+		if _, err := st.Recv(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}

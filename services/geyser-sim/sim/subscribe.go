@@ -41,7 +41,6 @@ type client struct {
 	minSlot      uint64
 	prefixes     map[uint64][]byte
 	raw          rawUpdate
-	sliceBuf     []byte
 	wantSnapshot bool
 }
 
