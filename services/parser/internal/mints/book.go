@@ -6,6 +6,7 @@ package mints
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -110,15 +111,19 @@ func (b *Book[T]) put(pubkey [32]byte, info T, slot uint64) {
 	b.size.Add(1)
 }
 
+// ErrNoLookup is returned by Fetch for an unknown mint when the book has no
+// Lookup.
+var ErrNoLookup = errors.New("no outside mint lookup configured")
+
 // Fetch asks the Lookup for the mint at pubkey and records it when found.
 // It reports whether the mint is known afterwards. Without a Lookup it only
-// checks the cache.
+// checks the cache and returns ErrNoLookup for an unknown mint.
 func (b *Book[T]) Fetch(ctx context.Context, pubkey [32]byte) (bool, error) {
 	if b.Known(pubkey) {
 		return true, nil
 	}
 	if b.lookup == nil {
-		return false, nil
+		return false, ErrNoLookup
 	}
 	owner, data, slot, found, err := b.lookup.Account(ctx, pubkey)
 	if err != nil {

@@ -82,7 +82,7 @@ func TestBookIsBounded(t *testing.T) {
 	if b.Len() > shardCount {
 		t.Errorf("book holds %d mints, bound %d", b.Len(), shardCount)
 	}
-	if ok, _ := b.Fetch(context.Background(), [32]byte{1, 2, 3}); ok {
-		t.Error("fetch without a lookup found an unknown mint")
+	if ok, err := b.Fetch(context.Background(), [32]byte{1, 2, 3}); ok || !errors.Is(err, ErrNoLookup) {
+		t.Errorf("fetch without a lookup: %v %v, want ErrNoLookup", ok, err)
 	}
 }

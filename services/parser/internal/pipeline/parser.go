@@ -43,7 +43,8 @@ type Mints interface {
 	// Known reports whether the mint is known.
 	Known(mint [32]byte) bool
 	// Fetch looks the mint up outside the stream; it reports whether the
-	// mint is known afterwards.
+	// mint is known afterwards (mints.ErrNoLookup when there is no outside
+	// store).
 	Fetch(ctx context.Context, mint [32]byte) (bool, error)
 }
 

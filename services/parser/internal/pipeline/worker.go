@@ -22,6 +22,7 @@ import (
 	"github.com/firehole/firehole/pkg/solana"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 	"github.com/firehole/firehole/services/parser/internal/decoders"
+	"github.com/firehole/firehole/services/parser/internal/mints"
 )
 
 // RedecodeSuffix is appended to the raw message id of a token account
@@ -129,6 +130,7 @@ func (w *worker) fetch(ctx context.Context, mint [32]byte) bool {
 	ok, err := w.p.mints.Fetch(fctx, mint)
 	cancel()
 	switch {
+	case errors.Is(err, mints.ErrNoLookup):
 	case err != nil:
 		w.p.metrics.mintLookups.WithLabelValues("error").Inc()
 		w.log.Debug().Err(err).Msg("mint lookup")
