@@ -62,9 +62,23 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 		return rc.Do(ctx, rc.B().Ping().Build()).Error()
 	})
 
-	accounts, slots, err := ensureConsumers(ctx, js, cfg)
-	if err != nil {
-		return err
+	var accounts, slots jetstream.Consumer
+	for delay := 250 * time.Millisecond; ; delay = min(delay*2, 10*time.Second) {
+		actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		accounts, slots, err = ensureConsumers(actx, js, cfg)
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return err
+		}
+		log.Warn().Err(err).Dur("retry_in", delay).Msg("ensure consumers")
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(delay):
+		}
 	}
 	m := newMetrics(reg)
 	policy := bus.NewPolicy(js, "cacher", log, reg)
