@@ -490,7 +490,7 @@ func TestRedisOutageNoLoss(t *testing.T) {
 	cfg := e.config()
 	cfg.RedisAddr = []string{px.addr}
 	cfg.AckWait = 3 * time.Second // shorter than the outage: InProgress must hold the batch
-	cfg.MaxAckPending = 256        // the consumer must stop there during the outage
+	cfg.MaxAckPending = 256       // the consumer must stop there during the outage
 	in := e.start(cfg)
 	us := history(400, 6, 2, 4)
 	half := len(us) / 2
