@@ -105,15 +105,18 @@ func TestTokenConservation(t *testing.T) {
 	defer cancel()
 	ctx = metadata.AppendToOutgoingContext(ctx, "x-request-snapshot", "true")
 	st := subscribe(t, ctx, c, &geyser.SubscribeRequest{
-		Accounts: map[string]*geyser.SubscribeRequestFilterAccounts{"tok": {Owner: []string{
-			base58.Encode32(&solana.TokenProgramID), base58.Encode32(&solana.Token2022ProgramID)}}},
+		Accounts: map[string]*geyser.SubscribeRequestFilterAccounts{
+			"tok": {Owner: []string{base58.Encode32(&solana.TokenProgramID), base58.Encode32(&solana.Token2022ProgramID)}},
+			// A closed token account's update is owned by the system program, empty.
+			"closed": {Owner: []string{base58.Encode32(&solana.SystemProgramID)}, Filters: []*geyser.SubscribeRequestFilterAccountsFilter{datasize(0)}},
+		},
 		Slots: map[string]*geyser.SubscribeRequestFilterSlots{"s": {}},
 	})
 	supply := map[[32]byte]uint64{}
 	amount := map[[32]byte]uint64{}
 	mintOf := map[[32]byte][32]byte{}
-	checks, moved := 0, 0
-	for checks < 10 {
+	checks, moved, closes := 0, 0, 0
+	for checks < 10 || closes == 0 {
 		u, err := st.Recv()
 		if err != nil {
 			t.Fatal(err)
@@ -121,6 +124,11 @@ func TestTokenConservation(t *testing.T) {
 		if a := u.GetAccount().GetAccount(); a != nil {
 			d := a.Data
 			switch {
+			case len(d) == 0:
+				if _, ok := amount[[32]byte(a.Pubkey)]; ok {
+					delete(amount, [32]byte(a.Pubkey))
+					closes++
+				}
 			case len(d) == 82 || len(d) > 165 && d[165] == 1:
 				supply[[32]byte(a.Pubkey)] = binary.LittleEndian.Uint64(d[36:])
 			case len(d) >= 165:

@@ -103,8 +103,13 @@ type Account struct {
 	Lamports uint64
 	Data     []byte
 	Kind     Kind
-	mint     int // index into mints for token accounts and vaults
+	mint     int    // index into mints for token accounts and vaults
+	saved    []byte // a closed token account's data buffer, for reopening
 }
+
+// Closed reports whether a token account is closed: no lamports, no data,
+// owned by the system program, as Solana leaves a closed account.
+func (a *Account) Closed() bool { return a.saved != nil }
 
 // Update is one account write. It and its slices are only valid during the
 // emit callback that received it.
@@ -277,18 +282,84 @@ func (w *World) Tx(slot uint64, emit func(*Update)) int {
 		binary.LittleEndian.PutUint64(w.sig[i:], r.Uint64())
 	}
 	payer := w.wallets[r.IntN(len(w.wallets))]
-	switch p := r.IntN(100); {
-	case p < 55:
+	switch p := r.IntN(200); {
+	case p < 110:
 		return w.tokenTransfer(payer, emit)
-	case p < 75:
+	case p < 150:
 		return w.solTransfer(payer, emit)
-	case p < 93:
+	case p < 186:
 		return w.trade(slot, emit)
-	case p < 97:
+	case p < 192:
 		return w.mintTo(payer, emit)
+	case p < 195:
+		return w.closeAccount(payer, emit)
+	case p < 198:
+		return w.reopenAccount(payer, emit)
 	default:
 		return w.advanceNonce(slot, payer, emit)
 	}
+}
+
+// openToken picks an open token account of mint m other than not, or nil.
+func (w *World) openToken(m int, not *Account) *Account {
+	accts := w.tokensByMint[m]
+	for range 8 {
+		a := accts[w.rng.IntN(len(accts))]
+		if a != not && !a.Closed() {
+			return a
+		}
+	}
+	return nil
+}
+
+// closeAccount empties a token account into another of its mint and closes
+// it, refunding its rent to the payer: the closed account's update has no
+// data and the system program as owner.
+func (w *World) closeAccount(payer *Account, emit func(*Update)) int {
+	m := w.rng.IntN(len(w.mints))
+	src := w.openToken(m, nil)
+	if src == nil {
+		return w.solTransfer(payer, emit)
+	}
+	dst := w.openToken(m, src)
+	if dst == nil {
+		return w.solTransfer(payer, emit)
+	}
+	amt := binary.LittleEndian.Uint64(src.Data[TokenAmountOffset:])
+	binary.LittleEndian.PutUint64(dst.Data[TokenAmountOffset:], binary.LittleEndian.Uint64(dst.Data[TokenAmountOffset:])+amt)
+	binary.LittleEndian.PutUint64(src.Data[TokenAmountOffset:], 0)
+	src.saved, src.Data = src.Data, nil
+	payer.Lamports += src.Lamports
+	src.Lamports, src.Owner = 0, solana.SystemProgramID
+	w.payFee(payer)
+	return w.emit(emit, payer, dst, src)
+}
+
+// reopenAccount re-creates a closed token account at its address, empty and
+// without delegate, paid for by the payer.
+func (w *World) reopenAccount(payer *Account, emit func(*Update)) int {
+	var a *Account
+	for range 8 {
+		c := w.tokens[w.rng.IntN(len(w.tokens))]
+		if c.Closed() {
+			a = c
+			break
+		}
+	}
+	rent := uint64(0)
+	if a != nil {
+		rent = rentExempt(len(a.saved))
+	}
+	if a == nil || payer.Lamports < rent+txFee {
+		return w.solTransfer(payer, emit)
+	}
+	a.Data, a.saved = a.saved, nil
+	clear(a.Data[72:108])  // delegate: None
+	clear(a.Data[121:129]) // delegated_amount
+	a.Owner, a.Lamports = w.mints[a.mint].Owner, rent
+	payer.Lamports -= rent
+	w.payFee(payer)
+	return w.emit(emit, payer, a)
 }
 
 func (w *World) emit(emit func(*Update), accts ...*Account) int {
@@ -309,14 +380,13 @@ func (w *World) payFee(payer *Account) {
 func (w *World) tokenTransfer(payer *Account, emit func(*Update)) int {
 	r := w.rng
 	m := r.IntN(len(w.mints))
-	accts := w.tokensByMint[m]
-	if len(accts) < 2 {
+	src := w.openToken(m, nil)
+	if src == nil {
 		return w.solTransfer(payer, emit)
 	}
-	src := accts[r.IntN(len(accts))]
-	dst := accts[r.IntN(len(accts))]
-	for dst == src {
-		dst = accts[r.IntN(len(accts))]
+	dst := w.openToken(m, src)
+	if dst == nil {
+		return w.solTransfer(payer, emit)
 	}
 	have := binary.LittleEndian.Uint64(src.Data[TokenAmountOffset:])
 	amt := uint64(0)
@@ -377,12 +447,11 @@ func (w *World) trade(slot uint64, emit func(*Update)) int {
 func (w *World) mintTo(payer *Account, emit func(*Update)) int {
 	r := w.rng
 	m := r.IntN(len(w.mints))
-	accts := w.tokensByMint[m]
-	if len(accts) == 0 {
+	dst := w.openToken(m, nil)
+	if dst == nil {
 		return w.solTransfer(payer, emit)
 	}
 	mint := w.mints[m]
-	dst := accts[r.IntN(len(accts))]
 	amt := 1 + r.Uint64N(1_000_000)
 	binary.LittleEndian.PutUint64(mint.Data[MintSupplyOffset:], binary.LittleEndian.Uint64(mint.Data[MintSupplyOffset:])+amt)
 	binary.LittleEndian.PutUint64(dst.Data[TokenAmountOffset:], binary.LittleEndian.Uint64(dst.Data[TokenAmountOffset:])+amt)
