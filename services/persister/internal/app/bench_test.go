@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/firehole/firehole/pkg/base58"
@@ -155,16 +156,21 @@ WHERE (excluded.slot, excluded.write_version) > (a.slot, a.write_version)
 // rate from first publish to the last commit, plus publish-to-commit
 // percentiles. Use -benchtime=Nx.
 func BenchmarkEndToEnd(b *testing.B) {
-	benchEndToEnd(b, 0)
+	b.Run("empty-table", func(b *testing.B) { benchEndToEnd(b, 0, false) })
+	b.Run("primed", func(b *testing.B) { benchEndToEnd(b, 0, true) })
 }
 
-// BenchmarkEndToEndPaced is BenchmarkEndToEnd with publishing held to
-// 40k updates/s, so latency is not queueing behind a backlog.
+// BenchmarkEndToEndPaced is BenchmarkEndToEnd (primed) with publishing held
+// to a fixed rate, so latency is not queueing behind a backlog.
 func BenchmarkEndToEndPaced(b *testing.B) {
-	benchEndToEnd(b, 40_000)
+	for _, rate := range []int{10_000, 20_000, 40_000} {
+		b.Run(fmt.Sprintf("rate=%d", rate), func(b *testing.B) { benchEndToEnd(b, rate, true) })
+	}
 }
 
-func benchEndToEnd(b *testing.B, rate int) {
+// benchEndToEnd: with primed, the 100k accounts exist before the clock
+// starts (steady state: updates, not first inserts).
+func benchEndToEnd(b *testing.B, rate int, primed bool) {
 	_, nc, js := bustest.StartWithStreams(b)
 	pool, name := pgtest.Schema(b)
 	opt := testOptions(name)
@@ -179,12 +185,28 @@ func benchEndToEnd(b *testing.B, rate int) {
 		bodies[i], _ = proto.Marshal(m)
 		subjects[i] = bus.DecodedAccountSubject(m.Account.Owner, m.Account.Pubkey)
 	}
+	if primed {
+		st := store.New(pool, store.Options{Schema: name})
+		for i := 0; i < benchAccounts; i += 5000 {
+			rows := make([]store.Row, 0, 5000)
+			for j := i; j < i+5000; j++ {
+				m := benchMessage(j)
+				m.Account.Slot = 1 // older than anything the run publishes
+				r, _ := store.FromDecoded(m)
+				rows = append(rows, r)
+			}
+			if _, err := st.WriteAccounts(context.Background(), rows); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
 	var mu sync.Mutex
 	lat := make([]time.Duration, 0, b.N)
 	reg := testLogger(b)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	p, err := New(ctx, pool, js, opt, reg, nil)
+	promReg := prometheus.NewRegistry()
+	p, err := New(ctx, pool, js, opt, reg, promReg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -237,4 +259,17 @@ func benchEndToEnd(b *testing.B, rate int) {
 	b.ReportMetric(pct(0.50), "p50-ms")
 	b.ReportMetric(pct(0.99), "p99-ms")
 	b.ReportMetric(pct(1.0), "max-ms")
+	mfs, _ := promReg.Gather()
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			if h := m.GetHistogram(); h != nil && m.GetLabel()[0].GetValue() == "accounts" && h.GetSampleCount() > 0 {
+				switch mf.GetName() {
+				case "persister_batch_write_seconds":
+					b.ReportMetric(1000*h.GetSampleSum()/float64(h.GetSampleCount()), "ms/batch")
+				case "persister_batch_size":
+					b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "msgs/batch")
+				}
+			}
+		}
+	}
 }

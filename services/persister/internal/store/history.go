@@ -29,12 +29,22 @@ func (s *Store) ensurePartitions(ctx context.Context, rows []Row) error {
 		}
 	}
 	s.mu.Unlock()
+	if len(need) == 0 {
+		return nil
+	}
+	s.createMu.Lock() // this process's writers create one at a time
+	defer s.createMu.Unlock()
 	for p := range need {
 		name := "account_history_" + strconv.FormatInt(p, 10)
 		sql := fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s.%s PARTITION OF %s.account_history FOR VALUES FROM (%d) TO (%d)",
 			schema.Ident(s.opt.Schema), schema.Ident(name), schema.Ident(s.opt.Schema), p, p+int64(s.opt.HistoryPartitionSlots))
 		if _, err := s.pool.Exec(ctx, sql); err != nil {
-			return fmt.Errorf("create history partition %s: %w", name, err)
+			// A replica creating the same partition at the same moment makes
+			// IF NOT EXISTS fail with a catalog conflict; the second try
+			// finds the table.
+			if _, err2 := s.pool.Exec(ctx, sql); err2 != nil {
+				return fmt.Errorf("create history partition %s: %w", name, err)
+			}
 		}
 		s.mu.Lock()
 		s.partitions[p] = true
@@ -95,8 +105,8 @@ func (s *Store) DropHistoryBefore(ctx context.Context, newest int64, retention u
 	return dropped, nil
 }
 
-// NewestSlot is the highest slot in accounts (0 when empty), used as "now"
-// for retention.
+// NewestSlot is the highest slot in the slots table (0 when empty), used as
+// "now" for retention.
 func (s *Store) NewestSlot(ctx context.Context) (int64, error) {
 	var v int64
 	err := s.pool.QueryRow(ctx, "SELECT coalesce(max(slot), 0) FROM "+schema.Ident(s.opt.Schema)+".slots").Scan(&v)

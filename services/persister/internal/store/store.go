@@ -42,6 +42,7 @@ type Store struct {
 
 	mu         sync.Mutex
 	partitions map[int64]bool // account_history partitions known to exist, by first slot
+	createMu   sync.Mutex     // serializes partition creation
 }
 
 // PrepareConn creates the session's staging table; install it as the pool's
