@@ -258,6 +258,8 @@ func TestPartitionsKeepAccountOrderAcrossReplicas(t *testing.T) {
 		if n := sum(t, rep, "firehole_parser_published_total"); n != updates*8 {
 			t.Errorf("replica %s published %v, want %d (its 8 partitions)", name, n, updates*8)
 		}
+		// Consumer lag is polled for exactly the replica's own partitions.
+		waitFor(t, func() bool { return series(t, rep, "firehole_parser_consumer_pending_messages") == 8 })
 	}
 }
 
@@ -323,6 +325,21 @@ func sum(t testing.TB, rep *replica, name string) float64 {
 		}
 	}
 	return total
+}
+
+// series counts the series of the metric family name.
+func series(t testing.TB, rep *replica, name string) int {
+	t.Helper()
+	fams, err := rep.reg.Gather()
+	if err != nil {
+		t.Fatalf("gather: %v", err)
+	}
+	for _, f := range fams {
+		if f.GetName() == name {
+			return len(f.GetMetric())
+		}
+	}
+	return 0
 }
 
 func waitFor(t testing.TB, cond func() bool) {
