@@ -33,7 +33,7 @@ import (
 // env is one test's world: its own NATS server with the contract's streams,
 // its own Redis key prefix, and the handler on a loopback HTTP server.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	js     jetstream.JetStream
 	redis  rueidis.Client
 	prefix string
@@ -60,7 +60,7 @@ func (l smallBufListener) Accept() (net.Conn, error) {
 	return c, err
 }
 
-func newEnv(t *testing.T, lim Limits, opts ...envOption) *env {
+func newEnv(t testing.TB, lim Limits, opts ...envOption) *env {
 	t.Helper()
 	addr := testenv.RedisAddr(t)
 	_, _, js := bustest.StartWithStreams(t)
@@ -181,7 +181,7 @@ func (e *env) runCacher() {
 
 // client is a test WebSocket client.
 type client struct {
-	t  *testing.T
+	t  testing.TB
 	ws *websocket.Conn
 }
 

@@ -151,7 +151,7 @@ type connection struct {
 
 func (c *connection) setCursor(sub *subscription, cur uint64) {
 	c.send.mu.Lock()
-	sub.queued, sub.taken = cur, cur
+	sub.taken = cur
 	c.send.mu.Unlock()
 }
 

@@ -125,9 +125,6 @@ func (s *sender) wakeWaiters() {
 func (s *sender) appendLocked(f frame) {
 	s.queue = append(s.queue, f)
 	s.bytes += len(f.b)
-	if f.sub != nil && f.hasCur {
-		f.sub.queued = f.cursor
-	}
 }
 
 func (s *sender) signal() {
@@ -174,7 +171,6 @@ func (s *sender) overflowLocked(f frame) bool {
 		s.hooks.dropped(dropped + 1)
 	}
 	for sub := range affected {
-		sub.queued = sub.taken
 		n := gapFrame(sub.id, "slow consumer", sub.taken)
 		s.queue = append(s.queue, frame{b: n})
 		s.bytes += len(n)

@@ -48,9 +48,10 @@ type subscription struct {
 	cancel    context.CancelFunc
 	done      chan struct{}
 
-	// Guarded by the sender's mutex: the cursor of the last frame queued
-	// and of the last frame the writer took off the queue.
-	queued, taken uint64
+	// taken is the cursor of the last frame of this subscription that the
+	// writer took off the queue (guarded by the sender's mutex): the
+	// resume point a slow-consumer gap notice carries.
+	taken uint64
 
 	// Owned by the delivery goroutine: the merge window. Until the
 	// consumer passes mergeUntil, an update is sent only if it is newer
