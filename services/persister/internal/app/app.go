@@ -96,13 +96,9 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("open jetstream: %w", err)
 	}
-	if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
-		return err
-	}
-
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	p, err := New(ctx, pool, js, Options{
+	opts := Options{
 		Schema:                cfg.Schema,
 		BatchSize:             cfg.BatchSize,
 		BatchWait:             cfg.BatchWait,
@@ -112,9 +108,27 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		History:               cfg.History,
 		HistoryRetentionSlots: cfg.HistoryRetentionSlots,
 		HistoryPartitionSlots: cfg.HistoryPartitionSlots,
-	}, log, reg)
-	if err != nil {
-		return err
+	}
+	// NATS may come up after us (compose, Kubernetes): keep trying.
+	var p *Persister
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		err = ensureStreamsExist(sctx, js)
+		if err == nil {
+			p, err = New(sctx, pool, js, opts, log, reg)
+		}
+		cancel()
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("set up jetstream: %w", err)
+		}
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("set up jetstream; will retry")
+		select {
+		case <-ctx.Done():
+		case <-time.After(wait):
+		}
 	}
 
 	health := lifecycle.NewHealth()
@@ -156,6 +170,26 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	log.Info().Msg("persister stopped")
+	return nil
+}
+
+// ensureStreamsExist creates the contract's streams with the default
+// options when they are missing, and leaves existing ones alone: the
+// persister only consumes, so it must not undo the replicas or retention
+// a deployment (or the ingestor's configuration) chose.
+func ensureStreamsExist(ctx context.Context, js jetstream.JetStream) error {
+	for _, sc := range bus.Streams(bus.DefaultStreamOptions()) {
+		_, err := js.Stream(ctx, sc.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = js.CreateStream(ctx, sc)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				err = nil
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
+		}
+	}
 	return nil
 }
 
