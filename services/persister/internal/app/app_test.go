@@ -35,7 +35,9 @@ func TestRunCommands(t *testing.T) {
 	pgURL := testenv.PostgresURL(t)
 	name := testenv.Name(t)
 	verify := pgtest.Pool(t, pgURL)
-	t.Cleanup(func() { _, _ = verify.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema.Ident(name)+" CASCADE") })
+	t.Cleanup(func() {
+		_, _ = verify.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+schema.Ident(name)+" CASCADE")
+	})
 	httpAddr := freeAddr(t)
 	t.Setenv("PERSISTER_NATS_URL", srv.URL)
 	t.Setenv("PERSISTER_POSTGRES_URL", pgURL)
