@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -170,7 +172,7 @@ func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 	}
 	err = lifecycle.Run(srcCtx, log,
 		lifecycle.Component{Name: "http", Run: func(ctx context.Context) error {
-			return lifecycle.ServeHTTP(ctx, cfg.HTTPAddr, health.Handler(reg), 5*time.Second)
+			return lifecycle.ServeHTTP(ctx, cfg.HTTPAddr, httpHandler(health.Handler(reg), cfg.Pprof), 5*time.Second)
 		}},
 		lifecycle.Component{Name: "yellowstone", Run: func(ctx context.Context) error {
 			defer health.SetReady(false)
@@ -189,6 +191,20 @@ func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 		hooks.Stopped(client.LastFullSlot())
 	}
 	return err
+}
+
+// httpHandler adds the profiler to the operational endpoints when asked.
+func httpHandler(ops http.Handler, pprofOn bool) http.Handler {
+	if !pprofOn {
+		return ops
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/", ops)
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }
 
 // recorder adapts a capture file to yellowstone.Recorder.

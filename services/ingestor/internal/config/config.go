@@ -70,6 +70,7 @@ type Config struct {
 	FromSlotMargin  uint64        `envconfig:"FROM_SLOT_MARGIN" default:"2" desc:"resume this many slots before the last fully seen slot"`
 	CaptureFile     string        `envconfig:"CAPTURE_FILE" desc:"also write every received update to this capture file"`
 	HTTPAddr        string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:9101" desc:"address of /healthz, /readyz and /metrics"`
+	Pprof           bool          `envconfig:"PPROF" desc:"also serve /debug/pprof/ on HTTP_ADDR"`
 	StreamReplicas  int           `envconfig:"STREAM_REPLICAS" default:"1" desc:"replicas of the Firehole streams when this service creates them"`
 	StreamMaxAge    time.Duration `envconfig:"STREAM_MAX_AGE" default:"24h" desc:"retention of the Firehole streams when this service creates them"`
 	DuplicateWindow time.Duration `envconfig:"DUPLICATE_WINDOW" default:"2m" desc:"JetStream de-duplication window (resume replays must fall inside it)"`

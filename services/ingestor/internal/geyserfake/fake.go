@@ -30,6 +30,12 @@ type Stream struct {
 // Send sends one update.
 func (s *Stream) Send(u *geyser.SubscribeUpdate) error { return s.srv.Send(u) }
 
+// SetSendCompressor compresses the updates sent from now on (e.g. "zstd");
+// it fails unless the client advertised the compressor.
+func (s *Stream) SetSendCompressor(name string) error {
+	return grpc.SetSendCompressor(s.srv.Context(), name)
+}
+
 // Context is the stream's context; it ends when the client goes away.
 func (s *Stream) Context() context.Context { return s.srv.Context() }
 
@@ -48,15 +54,16 @@ type Server struct {
 	requests []*geyser.SubscribeRequest
 }
 
-// Start serves script on a loopback port until the test ends.
-func Start(t testing.TB, script Script) *Server {
+// Start serves script on a loopback port until the test ends. opts are
+// given to the gRPC server (TLS credentials, ...).
+func Start(t testing.TB, script Script, opts ...grpc.ServerOption) *Server {
 	t.Helper()
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &Server{Addr: lis.Addr().String(), script: script}
-	g := grpc.NewServer()
+	g := grpc.NewServer(opts...)
 	geyser.RegisterGeyserServer(g, s)
 	go func() { _ = g.Serve(lis) }()
 	t.Cleanup(g.Stop)
