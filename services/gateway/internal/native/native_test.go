@@ -494,3 +494,23 @@ func TestReplayAtClientPace(t *testing.T) {
 		}
 	}
 }
+
+// TestCursorAheadOfStream resumes with a cursor the stream never reached.
+func TestCursorAheadOfStream(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, Limits{})
+	prog, pk := key("p"), key("a")
+	e.publish(acct(prog, pk, 1, nil, ""))
+	c := e.dial()
+	c.send(sub{"op": "subscribe", "id": "x", "accounts": []string{b58k(pk)}, "cursor": "1000"})
+	if m := c.expect("subscribed"); m.Cursor != "1" {
+		t.Fatalf("subscribed at %s, want 1", m.Cursor)
+	}
+	if g := c.expect("gap"); g.Reason != "cursor ahead of stream" || g.Cursor != "1" {
+		t.Fatalf("gap %+v", g)
+	}
+	e.publish(acct(prog, pk, 2, nil, ""))
+	if m := c.expect("update"); m.Account.Slot != 2 {
+		t.Fatalf("slot %d, want 2", m.Account.Slot)
+	}
+}

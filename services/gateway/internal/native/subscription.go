@@ -143,7 +143,13 @@ func (h *handler) serve(ctx context.Context, c *connection, sub *subscription) e
 		return fmt.Errorf("read stream %s: %w", h.d.Stream, err)
 	}
 	var start uint64 // first sequence to deliver live
+	aheadBy := uint64(0)
 	switch {
+	case sp.hasCursor && sp.cursor > info.State.LastSeq:
+		// A cursor the stream never reached: another stream, or one
+		// that was recreated. Continue from now and say so.
+		aheadBy = sp.cursor - info.State.LastSeq
+		start = info.State.LastSeq + 1
 	case sp.hasCursor:
 		start = sp.cursor + 1
 	case sp.snapshot:
@@ -156,6 +162,10 @@ func (h *handler) serve(ctx context.Context, c *connection, sub *subscription) e
 	}
 	c.setCursor(sub, start-1)
 	c.send.push(frame{b: subscribedFrame(sub.id, start-1)})
+	if aheadBy > 0 {
+		h.m.gaps.WithLabelValues("cursor").Inc()
+		c.send.push(frame{b: gapFrame(sub.id, "cursor ahead of stream", start-1), sub: sub, cursor: start - 1, hasCur: true})
+	}
 
 	if sp.snapshot && !sp.hasCursor {
 		sub.sent = map[[32]byte]version{}
