@@ -13,8 +13,8 @@ import (
 	"github.com/redis/rueidis"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/firehole/firehole/pkg/accountcache/cachetest"
 	"github.com/firehole/firehole/pkg/base58"
-	"github.com/firehole/firehole/pkg/testenv"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 )
 
@@ -23,42 +23,7 @@ const (
 	waiting = fireholev1.DecodeStatus_DECODE_STATUS_AWAITING_MINT
 )
 
-// redisClient connects to the test Redis and returns a key prefix of the
-// test's own; every key under it is deleted when the test ends.
-func redisClient(t testing.TB) (rueidis.Client, string) {
-	t.Helper()
-	addr := testenv.RedisAddr(t)
-	c, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
-	if err != nil {
-		t.Fatalf("connect redis: %v", err)
-	}
-	prefix := testenv.Name(t) + ":"
-	t.Cleanup(func() {
-		Cleanup(t, c, prefix)
-		c.Close()
-	})
-	return c, prefix
-}
-
-// Cleanup deletes every key under prefix.
-func Cleanup(t testing.TB, c rueidis.Client, prefix string) {
-	ctx := context.Background()
-	var cursor uint64
-	for {
-		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			t.Logf("cleanup scan: %v", err)
-			return
-		}
-		for _, k := range e.Elements {
-			c.Do(ctx, c.B().Del().Key(k).Build())
-		}
-		if e.Cursor == 0 {
-			return
-		}
-		cursor = e.Cursor
-	}
-}
+func redisClient(t testing.TB) (rueidis.Client, string) { return cachetest.Client(t) }
 
 func key(n int) [32]byte {
 	var k [32]byte

@@ -22,6 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/firehole/firehole/pkg/accountcache"
+	"github.com/firehole/firehole/pkg/accountcache/cachetest"
 	"github.com/firehole/firehole/pkg/base58"
 	"github.com/firehole/firehole/pkg/bus"
 	"github.com/firehole/firehole/pkg/bus/bustest"
@@ -744,5 +745,34 @@ func TestConfigValidate(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestRedisCluster runs the service against a three-master Redis Cluster
+// (started from the local redis-server binary, or FIREHOLE_TEST_REDIS_CLUSTER).
+func TestRedisCluster(t *testing.T) {
+	t.Parallel()
+	addrs := cachetest.Cluster(t)
+	e := newEnv(t)
+	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: addrs, DisableCache: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(rc.Close)
+	e.redis = rc
+	cfg := e.config()
+	cfg.RedisAddr = addrs
+	us := history(300, 6, 3, 5)
+	e.publish(us...)
+	e.start(cfg)
+	e.drained(bus.StreamDecoded, AccountsConsumer, 60*time.Second)
+	e.checkAccounts(want(us))
+	if got := len(e.members(5 % 3)); got != 300 {
+		t.Errorf("final owner's set has %d members, want 300", got)
+	}
+	for _, o := range []int{0, 1} {
+		if got := len(e.members(o)); got != 0 {
+			t.Errorf("former owner %d's set still has %d members", o, got)
+		}
 	}
 }
