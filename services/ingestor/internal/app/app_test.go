@@ -519,16 +519,19 @@ func TestTwoIngestorsNoDuplicates(t *testing.T) {
 		t.Fatalf("published %v and %v; both ingestors must carry traffic", pa, pb)
 	}
 	got := readAccounts(t, js)
+	// One write: the same account, slot, transaction and resulting state.
+	// (One account may be written twice in a slot by two transactions.)
 	type content struct {
 		pubkey string
 		slot   uint64
+		sig    string
 		data   string
 		lam    uint64
 	}
 	seen := map[content]uint64{}
 	dups := 0
 	for _, s := range got {
-		c := content{string(s.upd.Pubkey), s.upd.Slot, string(s.upd.Data), s.upd.Lamports}
+		c := content{string(s.upd.Pubkey), s.upd.Slot, string(s.upd.TxnSignature), string(s.upd.Data), s.upd.Lamports}
 		if wv, ok := seen[c]; ok {
 			dups++
 			if dups <= 3 {
