@@ -35,6 +35,9 @@ func (h *handler) snapshot(ctx context.Context, c *connection, sub *subscription
 			if !sp.matches(a) {
 				continue
 			}
+			if sub.members != nil {
+				sub.members[k] = struct{}{}
+			}
 			if n++; n > h.d.Limits.MaxSnapshotAccounts {
 				return fmt.Errorf("%w: more than %d accounts", errSnapshotTooLarge, h.d.Limits.MaxSnapshotAccounts)
 			}

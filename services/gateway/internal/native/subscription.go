@@ -65,6 +65,12 @@ type subscription struct {
 	replayUntil uint64
 	ctx         context.Context
 
+	// members are the accounts a token subscription currently matches
+	// (snapshot and live). An update that makes a member stop matching
+	// (closed, or moved to another owner or mint) is still delivered, once,
+	// so the client learns that it left.
+	members map[[32]byte]struct{}
+
 	// mu makes stopping wait for a delivery in progress, so nothing is
 	// queued for the subscription after it ended.
 	mu      sync.Mutex
@@ -167,6 +173,9 @@ func (h *handler) serve(ctx context.Context, c *connection, sub *subscription) e
 		c.send.push(frame{b: gapFrame(sub.id, "cursor ahead of stream", start-1), sub: sub, cursor: start - 1, hasCur: true})
 	}
 
+	if sp.token() {
+		sub.members = map[[32]byte]struct{}{}
+	}
 	if sp.snapshot && !sp.hasCursor {
 		sub.sent = map[[32]byte]version{}
 		n, err := h.snapshot(ctx, c, sub, start-1)
@@ -278,7 +287,16 @@ func (h *handler) deliver(c *connection, sub *subscription, m jetstream.Msg) {
 		}
 	}
 	if !sub.spec.matches(&d) {
-		return
+		if sub.members == nil {
+			return
+		}
+		k := [32]byte(acc.GetPubkey())
+		if _, ok := sub.members[k]; !ok {
+			return
+		}
+		delete(sub.members, k)
+	} else if sub.members != nil {
+		sub.members[[32]byte(acc.GetPubkey())] = struct{}{}
 	}
 	b := accountFrame("update", sub.id, appendAccount(nil, &d, sub.spec.encoding), acc.GetSlot(), seq)
 	f := frame{b: b, sub: sub, cursor: seq, hasCur: true}

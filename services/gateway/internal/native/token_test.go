@@ -118,4 +118,20 @@ func TestTokenOwnerSnapshot(t *testing.T) {
 		}
 		cl.quiet(200 * time.Millisecond)
 	}
+	// a2 moves to bob: alice's subscription hears it once, then no more.
+	e.publish(acct(prog, key("a2"), 9, tokenData(m2, bob, 20), ""))
+	if m := c.expect("update"); m.Account.Pubkey != b58k(key("a2")) || m.Account.Slot != 9 {
+		t.Fatalf("update %+v, want a2 leaving at slot 9", m.Account)
+	}
+	e.publish(acct(prog, key("a2"), 10, tokenData(m2, bob, 25), ""))
+	// a1 is closed: both subscriptions hear it.
+	closed := acct(prog, key("a1"), 11, nil, "")
+	closed.Account.Lamports = 0
+	e.publish(closed)
+	for _, cl := range []*client{c, c2} {
+		if m := cl.expect("update"); m.Account.Pubkey != b58k(key("a1")) || m.Account.Lamports != 0 {
+			t.Fatalf("update %+v, want a1 closed", m.Account)
+		}
+		cl.quiet(200 * time.Millisecond)
+	}
 }
