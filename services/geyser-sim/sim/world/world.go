@@ -281,7 +281,7 @@ func (w *World) Tx(slot uint64, emit func(*Update)) int {
 	for i := 0; i < 64; i += 8 {
 		binary.LittleEndian.PutUint64(w.sig[i:], r.Uint64())
 	}
-	payer := w.wallets[r.IntN(len(w.wallets))]
+	payer := w.payer()
 	switch p := r.IntN(200); {
 	case p < 110:
 		return w.tokenTransfer(payer, emit)
@@ -298,6 +298,32 @@ func (w *World) Tx(slot uint64, emit func(*Update)) int {
 	default:
 		return w.advanceNonce(slot, payer, emit)
 	}
+}
+
+// payer picks a wallet that can pay the fee, topping one up when a few
+// picks find none, so every write of a payer changes it.
+func (w *World) payer() *Account {
+	const minBalance = 1_000_000
+	var p *Account
+	for range 4 {
+		p = w.wallets[w.rng.IntN(len(w.wallets))]
+		if p.Lamports >= minBalance {
+			return p
+		}
+	}
+	p.Lamports += 1_000_000_000 // an airdrop
+	return p
+}
+
+// openTokenWithBalance picks an open token account of mint m holding tokens, or nil.
+func (w *World) openTokenWithBalance(m int) *Account {
+	for range 8 {
+		a := w.openToken(m, nil)
+		if a != nil && binary.LittleEndian.Uint64(a.Data[TokenAmountOffset:]) > 0 {
+			return a
+		}
+	}
+	return nil
 }
 
 // openToken picks an open token account of mint m other than not, or nil.
@@ -332,6 +358,9 @@ func (w *World) closeAccount(payer *Account, emit func(*Update)) int {
 	payer.Lamports += src.Lamports
 	src.Lamports, src.Owner = 0, solana.SystemProgramID
 	w.payFee(payer)
+	if amt == 0 { // dst is untouched: no write for it
+		return w.emit(emit, payer, src)
+	}
 	return w.emit(emit, payer, dst, src)
 }
 
@@ -371,16 +400,12 @@ func (w *World) emit(emit func(*Update), accts ...*Account) int {
 	return len(accts)
 }
 
-func (w *World) payFee(payer *Account) {
-	if payer.Lamports > txFee {
-		payer.Lamports -= txFee
-	}
-}
+func (w *World) payFee(payer *Account) { payer.Lamports -= txFee }
 
 func (w *World) tokenTransfer(payer *Account, emit func(*Update)) int {
 	r := w.rng
 	m := r.IntN(len(w.mints))
-	src := w.openToken(m, nil)
+	src := w.openTokenWithBalance(m)
 	if src == nil {
 		return w.solTransfer(payer, emit)
 	}
@@ -389,10 +414,7 @@ func (w *World) tokenTransfer(payer *Account, emit func(*Update)) int {
 		return w.solTransfer(payer, emit)
 	}
 	have := binary.LittleEndian.Uint64(src.Data[TokenAmountOffset:])
-	amt := uint64(0)
-	if have > 0 {
-		amt = 1 + r.Uint64N(max(1, have/3))
-	}
+	amt := 1 + r.Uint64N(max(1, have/3))
 	binary.LittleEndian.PutUint64(src.Data[TokenAmountOffset:], have-amt)
 	dv := binary.LittleEndian.Uint64(dst.Data[TokenAmountOffset:])
 	binary.LittleEndian.PutUint64(dst.Data[TokenAmountOffset:], dv+amt)
@@ -406,7 +428,7 @@ func (w *World) solTransfer(payer *Account, emit func(*Update)) int {
 	for dst == payer {
 		dst = w.wallets[r.IntN(len(w.wallets))]
 	}
-	amt := r.Uint64N(max(1, payer.Lamports/10))
+	amt := 1 + r.Uint64N(max(1, payer.Lamports/10))
 	payer.Lamports -= amt
 	dst.Lamports += amt
 	w.payFee(payer)
@@ -426,7 +448,7 @@ func (w *World) trade(slot uint64, emit func(*Update)) int {
 	}
 	amt := binary.LittleEndian.Uint64(pos.Data[72:])
 	bal := binary.LittleEndian.Uint64(vault.Data[72:])
-	delta := r.Uint64N(10_000)
+	delta := 1 + r.Uint64N(10_000)
 	if r.IntN(2) == 0 && amt >= delta {
 		amt, bal = amt-delta, bal-delta
 	} else {
