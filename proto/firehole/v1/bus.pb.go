@@ -151,6 +151,10 @@ const (
 	DecodeStatus_DECODE_STATUS_UNKNOWN_PROGRAM DecodeStatus = 2 // no decoder for the owner: raw data only
 	DecodeStatus_DECODE_STATUS_ERROR           DecodeStatus = 3 // a decoder exists but the bytes did not decode
 	DecodeStatus_DECODE_STATUS_AWAITING_MINT   DecodeStatus = 4 // token account whose mint is not known yet
+	// The owner has a decoder, but this account's layout is not one it parses
+	// (an ordinary wallet of the system program, an uninitialized token
+	// account): Solana RPC's jsonParsed falls back to base64. Not an error.
+	DecodeStatus_DECODE_STATUS_NOT_PARSABLE DecodeStatus = 5
 )
 
 // Enum value maps for DecodeStatus.
@@ -161,6 +165,7 @@ var (
 		2: "DECODE_STATUS_UNKNOWN_PROGRAM",
 		3: "DECODE_STATUS_ERROR",
 		4: "DECODE_STATUS_AWAITING_MINT",
+		5: "DECODE_STATUS_NOT_PARSABLE",
 	}
 	DecodeStatus_value = map[string]int32{
 		"DECODE_STATUS_UNSPECIFIED":     0,
@@ -168,6 +173,7 @@ var (
 		"DECODE_STATUS_UNKNOWN_PROGRAM": 2,
 		"DECODE_STATUS_ERROR":           3,
 		"DECODE_STATUS_AWAITING_MINT":   4,
+		"DECODE_STATUS_NOT_PARSABLE":    5,
 	}
 )
 
@@ -889,13 +895,14 @@ const file_firehole_v1_bus_proto_rawDesc = "" +
 	" SLOT_STATUS_FIRST_SHRED_RECEIVED\x10\x03\x12\x19\n" +
 	"\x15SLOT_STATUS_COMPLETED\x10\x04\x12\x1c\n" +
 	"\x18SLOT_STATUS_CREATED_BANK\x10\x05\x12\x14\n" +
-	"\x10SLOT_STATUS_DEAD\x10\x06*\xa0\x01\n" +
+	"\x10SLOT_STATUS_DEAD\x10\x06*\xc0\x01\n" +
 	"\fDecodeStatus\x12\x1d\n" +
 	"\x19DECODE_STATUS_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10DECODE_STATUS_OK\x10\x01\x12!\n" +
 	"\x1dDECODE_STATUS_UNKNOWN_PROGRAM\x10\x02\x12\x17\n" +
 	"\x13DECODE_STATUS_ERROR\x10\x03\x12\x1f\n" +
-	"\x1bDECODE_STATUS_AWAITING_MINT\x10\x04B;Z9github.com/firehole/firehole/proto/firehole/v1;fireholev1b\x06proto3"
+	"\x1bDECODE_STATUS_AWAITING_MINT\x10\x04\x12\x1e\n" +
+	"\x1aDECODE_STATUS_NOT_PARSABLE\x10\x05B;Z9github.com/firehole/firehole/proto/firehole/v1;fireholev1b\x06proto3"
 
 var (
 	file_firehole_v1_bus_proto_rawDescOnce sync.Once

@@ -7,6 +7,8 @@
 package decoders
 
 import (
+	"github.com/firehole/firehole/services/parser/internal/jsonparsed"
+
 	"errors"
 	"fmt"
 
@@ -43,6 +45,10 @@ type Result struct {
 // ErrUnknownProgram is returned by Decode when no decoder is registered for
 // the account's owner.
 var ErrUnknownProgram = errors.New("no decoder for program")
+
+// ErrNotParsable is wrapped by errors for accounts whose owner has a decoder
+// but whose layout is not one it parses (Solana RPC falls back to base64).
+var ErrNotParsable = jsonparsed.ErrNotParsable
 
 // AwaitingMintError is returned for a token account whose mint is not known
 // yet: its amounts cannot be rendered without the mint's decimals, and

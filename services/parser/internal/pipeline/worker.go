@@ -221,6 +221,9 @@ func (w *worker) decode(ctx context.Context, u *fireholev1.AccountUpdate, owner,
 		d.Status = fireholev1.DecodeStatus_DECODE_STATUS_UNKNOWN_PROGRAM
 		d.Program = ""
 		d.Error = err.Error()
+	case errors.Is(err, decoders.ErrNotParsable):
+		d.Status = fireholev1.DecodeStatus_DECODE_STATUS_NOT_PARSABLE
+		d.Error = err.Error()
 	case errors.As(err, &am):
 		d.Status = fireholev1.DecodeStatus_DECODE_STATUS_AWAITING_MINT
 		d.Error = err.Error()
