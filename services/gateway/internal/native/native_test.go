@@ -330,27 +330,29 @@ func TestSlowConsumer(t *testing.T) {
 				c.expect("subscribed")
 			}
 			const n = 400
-			fastErr := make(chan error, 1)
+			// The publisher waits for the fast client after every message:
+			// its queue never holds more than one, while the stalled
+			// client's fills up.
+			got := make(chan error)
 			go func() {
 				for i := 1; i <= n; i++ {
 					m, err := fast.read(30 * time.Second)
 					if err == nil && (m.Type != "update" || m.Account.Slot != uint64(i)) {
 						err = fmt.Errorf("fast client got %+v, want update at slot %d", m, i)
 					}
+					got <- err
 					if err != nil {
-						fastErr <- err
 						return
 					}
 				}
-				fastErr <- nil
 			}()
 			data := make([]byte, 8192)
 			var seqs []uint64
 			for i := 1; i <= n; i++ {
 				seqs = append(seqs, e.publish(acct(prog, key(fmt.Sprint(i%7)), uint64(i), data, "")))
-			}
-			if err := <-fastErr; err != nil {
-				t.Fatal(err)
+				if err := <-got; err != nil {
+					t.Fatal(err)
+				}
 			}
 			if mode == "disconnect" {
 				for {
