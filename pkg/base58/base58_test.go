@@ -122,7 +122,7 @@ func TestDecodeErrors(t *testing.T) {
 		t.Errorf("Decode bad char: %v", err)
 	}
 	for _, s := range []string{"", "1111", "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DAA", "111111111111111111111111111111111",
-		"JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFH", // 2^256, one past the max
+		"JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFH",  // 2^256, one past the max
 		"1JEKNVnkbo3jma5nREBBJCDoXFVeKkD56V3xKrvRmWxFG", // 33 bytes with a leading zero
 		"2g"} {
 		if _, err := Decode32(s); !errors.Is(err, ErrInvalidLength) {
