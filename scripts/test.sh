@@ -8,18 +8,18 @@ cd "$(dirname "$0")/.."
 ./scripts/services.sh || { [ "${CI:-}" = "true" ] && exit 1; echo "continuing: tests needing the servers will skip"; }
 
 modules=(pkg proto $(ls -d services/*/))
+status=0
 echo "== gofmt"
 unformatted=$(gofmt -l "${modules[@]}")
-if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; exit 1; fi
+if [ -n "$unformatted" ]; then echo "gofmt needed:"; echo "$unformatted"; status=1; fi
 
 echo "== go work sync leaves no diff"
-./scripts/work-sync-check.sh
+./scripts/work-sync-check.sh || status=1
 
 echo "== go vet"
-for m in "${modules[@]}"; do (cd "$m" && go vet ./...); done
+for m in "${modules[@]}"; do (cd "$m" && go vet ./...) || status=1; done
 
 echo "== go test"
-status=0
 for m in "${modules[@]}"; do
   echo "-- $m"
   (cd "$m" && go test -count=1 -timeout 8m ./...) || status=1
