@@ -49,6 +49,9 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 	}
 	rc, err := dialRedis(ctx, cfg, log)
 	if err != nil {
+		if ctx.Err() != nil {
+			return nil // stopped before it started
+		}
 		return err
 	}
 	defer rc.Close()
@@ -71,12 +74,12 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 			break
 		}
 		if ctx.Err() != nil {
-			return err
+			return nil // stopped before it started
 		}
 		log.Warn().Err(err).Dur("retry_in", delay).Msg("ensure consumers")
 		select {
 		case <-ctx.Done():
-			return err
+			return nil
 		case <-time.After(delay):
 		}
 	}
