@@ -15,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/firehole/firehole/pkg/base58"
 	"github.com/firehole/firehole/pkg/bus"
@@ -22,6 +23,7 @@ import (
 	pkgconfig "github.com/firehole/firehole/pkg/config"
 	"github.com/firehole/firehole/pkg/lifecycle"
 	"github.com/firehole/firehole/pkg/logging"
+	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 	"github.com/firehole/firehole/proto/geyser"
 	"github.com/firehole/firehole/services/ingestor/internal/config"
 	"github.com/firehole/firehole/services/ingestor/internal/ingest"
@@ -119,6 +121,13 @@ func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 		return err
 	}
 	defer conn.Close()
+	var resume uint64
+	if cfg.ResumeOnStart {
+		resume = resumeSlot(ctx, js, commitment)
+		if resume > 0 {
+			log.Info().Uint64("slot", resume).Msg("resuming after the newest complete slot in JetStream")
+		}
+	}
 	var rec yellowstone.Recorder
 	if cfg.CaptureFile != "" {
 		f, err := capture.Create(cfg.CaptureFile)
@@ -139,6 +148,7 @@ func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 		BackoffMin:     cfg.BackoffMin,
 		BackoffMax:     cfg.BackoffMax,
 		FromSlotMargin: cfg.FromSlotMargin,
+		ResumeSlot:     resume,
 		Recorder:       rec,
 	}, in, log, m)
 
@@ -191,6 +201,26 @@ func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 		hooks.Stopped(client.LastFullSlot())
 	}
 	return err
+}
+
+// resumeSlot is the newest slot status in JetStream that marks a slot
+// complete at the commitment, or 0 when there is none.
+func resumeSlot(ctx context.Context, js jetstream.JetStream, c geyser.CommitmentLevel) uint64 {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, bus.StreamRaw)
+	if err != nil {
+		return 0
+	}
+	msg, err := st.GetLastMsgForSubject(ctx, bus.SlotSubject(ingest.SlotStatus(yellowstone.FullStatus(c))))
+	if err != nil {
+		return 0
+	}
+	var su fireholev1.SlotUpdate
+	if err := proto.Unmarshal(msg.Data, &su); err != nil {
+		return 0
+	}
+	return su.GetSlot()
 }
 
 // httpHandler adds the profiler to the operational endpoints when asked.

@@ -589,3 +589,35 @@ func TestBadConfigFailsAtStart(t *testing.T) {
 		t.Fatalf("RunConfig = %v; want an error naming INGESTOR_OWNERS", err)
 	}
 }
+
+// TestProcessRestartResumesFromJetStream stops the ingestor and starts a new
+// one later: it resumes from the newest complete slot in the stream, so the
+// updates generated while no ingestor ran are not lost.
+func TestProcessRestartResumesFromJetStream(t *testing.T) {
+	t.Parallel()
+	h := startSim(t, simConfig(7))
+	ns, _, js := bustest.StartWithStreams(t)
+	cfg := testConfig(h.addr, ns.URL)
+	cfg.ResumeOnStart = true
+	first := startIngestor(t, cfg)
+	start := waitProcessedSlot(t, js, 1)
+	waitProcessedSlot(t, js, start+10)
+	first.Stop(t)
+	down := lastProcessedSlot(t, js)
+	for h.srv.Slot() < down+15 { // nobody ingests for 15 slots
+		time.Sleep(20 * time.Millisecond)
+	}
+	second := startIngestor(t, cfg)
+	last := waitProcessedSlot(t, js, h.srv.Slot()+10)
+	second.Stop(t)
+
+	got := readAccounts(t, js)
+	from, to := slotRange(t, got, last)
+	if from > down || to < down+15 {
+		t.Fatalf("checked range %d..%d does not span the downtime after %d", from, to, down)
+	}
+	checkComplete(t, got, expectedIDs(t, h, from, to, nil))
+	if g := testutil.ToFloat64(second.m.Gaps); g != 0 {
+		t.Errorf("%v gaps; the ring covers the downtime", g)
+	}
+}

@@ -68,6 +68,7 @@ type Config struct {
 	BackoffMin      time.Duration `envconfig:"BACKOFF_MIN" default:"100ms" desc:"first reconnect delay"`
 	BackoffMax      time.Duration `envconfig:"BACKOFF_MAX" default:"30s" desc:"cap on the reconnect delay (it doubles, with jitter)"`
 	FromSlotMargin  uint64        `envconfig:"FROM_SLOT_MARGIN" default:"2" desc:"resume this many slots before the last fully seen slot"`
+	ResumeOnStart   bool          `envconfig:"RESUME_ON_START" default:"true" desc:"at start, resume from the newest complete slot in JetStream (else start live)"`
 	CaptureFile     string        `envconfig:"CAPTURE_FILE" desc:"also write every received update to this capture file"`
 	HTTPAddr        string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:9101" desc:"address of /healthz, /readyz and /metrics"`
 	Pprof           bool          `envconfig:"PPROF" desc:"also serve /debug/pprof/ on HTTP_ADDR"`

@@ -57,8 +57,13 @@ type Options struct {
 	BackoffMin     time.Duration
 	BackoffMax     time.Duration
 	FromSlotMargin uint64
-	Recorder       Recorder
-	Jitter         func() float64 // in [0,1); nil uses math/rand
+	// ResumeSlot, when not 0, is a slot already complete downstream (read
+	// from JetStream at start): the first stream resumes from it as after a
+	// reconnect, so a restart of the process loses nothing the server can
+	// still replay and reports a gap for what it cannot.
+	ResumeSlot uint64
+	Recorder   Recorder
+	Jitter     func() float64 // in [0,1); nil uses math/rand
 }
 
 // Client is one Yellowstone subscription. Run it once.
@@ -96,7 +101,19 @@ func New(conn grpc.ClientConnInterface, opts Options, h Handler, log zerolog.Log
 		log:        log.With().Str("component", "yellowstone").Logger(),
 		m:          m,
 		commitment: opts.Request.GetCommitment(),
+		lastFull:   opts.ResumeSlot,
 	}
+}
+
+// FullStatus is the slot status that marks a slot complete at commitment c.
+func FullStatus(c geyser.CommitmentLevel) geyser.SlotStatus {
+	switch c {
+	case geyser.CommitmentLevel_CONFIRMED:
+		return geyser.SlotStatus_SLOT_CONFIRMED
+	case geyser.CommitmentLevel_FINALIZED:
+		return geyser.SlotStatus_SLOT_FINALIZED
+	}
+	return geyser.SlotStatus_SLOT_PROCESSED
 }
 
 // Connected reports whether a stream is open and has delivered a message.
