@@ -8,7 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/rs/zerolog"
 
+	"github.com/firehole/firehole/pkg/accountcache"
 	"github.com/firehole/firehole/pkg/bus"
 )
 
@@ -113,7 +115,7 @@ func quantile(b *testing.B, reg *prometheus.Registry, q float64) float64 {
 func (e *env) publishRaw(msgs []*jetstreamMsg) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	futs := make([]jetstream.PubAckFuture, 0, 4096)
+	futs := make([]jetstream.PubAckFuture, 0, 2048) // below the async publish limit (4000)
 	flush := func() {
 		for _, f := range futs {
 			select {
@@ -136,4 +138,45 @@ func (e *env) publishRaw(msgs []*jetstreamMsg) {
 		}
 	}
 	flush()
+}
+
+// nullWriter confirms every write at once: the pipeline without Redis.
+type nullWriter struct{}
+
+func (nullWriter) Write(_ context.Context, ups []accountcache.Update) ([]accountcache.Result, error) {
+	return make([]accountcache.Result, len(ups)), nil
+}
+
+// BenchmarkPipelineNoRedis is BenchmarkEndToEnd with a sink that confirms
+// at once: the ceiling of consuming, decoding, batching and acknowledging
+// from the in-process JetStream on this machine.
+//
+//	go test -run '^$' -bench BenchmarkPipelineNoRedis -benchtime 200000x ./internal/cacher
+func BenchmarkPipelineNoRedis(b *testing.B) {
+	e := newEnv(b)
+	e.publishRaw(benchMsgs(b, b.N))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cfg := e.config()
+	cons, _, err := ensureConsumers(ctx, e.js, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := newMetrics(nil)
+	p := &pipeline[accountcache.Update]{
+		name: "accounts", cons: cons, sink: &accountSink{w: nullWriter{}, m: m},
+		policy: bus.NewPolicy(e.js, "cacher", zerolog.Nop(), nil), log: zerolog.Nop(), m: m,
+		workers: 4, batchSize: 512, pullMax: 32768, ackWait: 30 * time.Second,
+		backoffMin: 100 * time.Millisecond, backoffMax: time.Second, grace: time.Second,
+	}
+	b.ResetTimer()
+	start := time.Now()
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	e.drained(bus.StreamDecoded, AccountsConsumer, 10*time.Minute)
+	el := time.Since(start)
+	b.StopTimer()
+	cancel()
+	<-done
+	b.ReportMetric(float64(b.N)/el.Seconds(), "updates/s")
 }

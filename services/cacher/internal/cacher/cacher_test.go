@@ -170,7 +170,7 @@ func (e *env) publish(us ...upd) {
 			e.t.Fatal(err)
 		}
 		futs = append(futs, f)
-		if len(futs) == 4000 {
+		if len(futs) == 2048 {
 			e.waitAcks(ctx, futs)
 			futs = futs[:0]
 		}
