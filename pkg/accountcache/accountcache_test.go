@@ -507,3 +507,42 @@ func TestKeys(t *testing.T) {
 		t.Error(got)
 	}
 }
+
+// In a cluster a slow writer's set commands for an older update can land
+// after a newer update's; its re-read (reconcile) must put the sets back.
+func TestReconcileAfterRacingWriters(t *testing.T) {
+	t.Parallel()
+	c, prefix := redisClient(t)
+	ctx := context.Background()
+	w := newWriter(c, prefix, 0, true)
+	pk := b58(1)
+	in := func(o int) bool { return slices.Contains(members(t, c, prefix, o), pk) }
+
+	if _, err := w.Write(ctx, []Update{upd(t, 1, 1, 10, 0, ok, 5)}); err != nil { // owner 1
+		t.Fatal(err)
+	}
+	// Writer B stores slot 11 (owner 2) but is slow with its set commands.
+	b := upd(t, 1, 2, 11, 0, ok, 5)
+	args := []string{"11", "0", "1", b.Owner, string(b.PB), "5", "0", "0"}
+	if err := AccountScript.Exec(ctx, c, []string{AccountKey(prefix, pk)}, args).Error(); err != nil {
+		t.Fatal(err)
+	}
+	// Writer A stores slot 12 (owner 1 again) completely.
+	if _, err := w.Write(ctx, []Update{upd(t, 1, 1, 12, 0, ok, 5)}); err != nil {
+		t.Fatal(err)
+	}
+	// Now B's set commands arrive: they move the account to owner 2.
+	bm := map[string]*membership{pk: {owner: b.Owner, old: []string{owner(1)}}}
+	if err := w.updateSets(ctx, bm); err != nil {
+		t.Fatal(err)
+	}
+	if in(1) || !in(2) {
+		t.Fatal("setup: the late set commands should have left the sets wrong")
+	}
+	if err := w.reconcile(ctx, bm); err != nil {
+		t.Fatal(err)
+	}
+	if !in(1) || in(2) {
+		t.Errorf("after reconcile: in program 1 %v (want true), in program 2 %v (want false)", in(1), in(2))
+	}
+}

@@ -131,11 +131,9 @@ func newWriter(c rueidis.Client, prefix string, closedTTL time.Duration, oneKey 
 // and removes it from the previous owner's set. On a single node one script
 // call applies up to BatchChunk accounts and updates the sets atomically with
 // them, so concurrent writers never leave a set wrong. In a cluster each
-// account is one call touching one key, and the sets are updated by a second
-// pipeline of idempotent SADD/SREM; there, two writers racing on the same
-// account can leave a set behind (a stale member, or a missing one until
-// the account's next update), which is why the cacher keeps each account on
-// one worker.
+// account is one call touching one key, the sets are updated by a second
+// pipeline of idempotent SADD/SREM, and a third re-reads the accounts to undo
+// what a racing writer of an older update did meanwhile (see reconcile).
 func (w *Writer) Write(ctx context.Context, ups []Update) ([]Result, error) {
 	if len(ups) == 0 {
 		return nil, nil
@@ -218,13 +216,6 @@ func (w *Writer) Write(ctx context.Context, ups []Update) ([]Result, error) {
 		}
 		return results, nil
 	}
-	// Per account: the owner of the last stored update, whether it is
-	// closed, and every other owner it may be listed under.
-	type membership struct {
-		owner  string
-		closed bool
-		old    []string
-	}
 	members := map[string]*membership{}
 	for i := range ups {
 		vals := replies[2*i : 2*i+2]
@@ -253,6 +244,26 @@ func (w *Writer) Write(ctx context.Context, ups []Update) ([]Result, error) {
 			m.old = append(m.old, powner)
 		}
 	}
+	if err := w.updateSets(ctx, members); err != nil {
+		return nil, err
+	}
+	if err := w.reconcile(ctx, members); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+// membership is, for one account in a Write, the owner of the last update
+// stored, whether that update closed it, and every other owner it may be
+// listed under.
+type membership struct {
+	owner  string
+	closed bool
+	old    []string
+}
+
+// updateSets sends the set commands that follow from the stored updates.
+func (w *Writer) updateSets(ctx context.Context, members map[string]*membership) error {
 	adds := map[string][]string{}
 	rems := map[string][]string{}
 	for pk, m := range members {
@@ -268,7 +279,7 @@ func (w *Writer) Write(ctx context.Context, ups []Update) ([]Result, error) {
 		}
 	}
 	if len(adds)+len(rems) == 0 {
-		return results, nil
+		return nil
 	}
 	set := make(rueidis.Commands, 0, len(adds)+len(rems))
 	for owner, members := range rems {
@@ -279,10 +290,62 @@ func (w *Writer) Write(ctx context.Context, ups []Update) ([]Result, error) {
 	}
 	for _, r := range w.c.DoMulti(ctx, set...) {
 		if err := r.Error(); err != nil {
-			return nil, fmt.Errorf("update program sets: %w", err)
+			return fmt.Errorf("update program sets: %w", err)
 		}
 	}
-	return results, nil
+	return nil
+}
+
+// reconcile closes the race between writers in a cluster, where the sets
+// are changed apart from the account: after its own set commands it reads
+// the stored owner and lamports of each account again, and where they differ
+// from what it wrote (a newer update was stored meanwhile, possibly by
+// another replica whose set commands ran before this one's), it moves the
+// pubkey to where the stored state says. Every set command is thus followed
+// by its writer reading the state again; only two owner changes of one
+// account racing each other can still leave a set behind until the
+// account's next update.
+func (w *Writer) reconcile(ctx context.Context, members map[string]*membership) error {
+	if len(members) == 0 {
+		return nil
+	}
+	pks := make([]string, 0, len(members))
+	cmds := make(rueidis.Commands, 0, len(members))
+	for pk := range members {
+		pks = append(pks, pk)
+		cmds = append(cmds, w.c.B().Hmget().Key(AccountKey(w.prefix, pk)).Field(FieldOwner, FieldLamports).Build())
+	}
+	var fix rueidis.Commands
+	for i, r := range w.c.DoMulti(ctx, cmds...) {
+		vals, err := r.ToArray()
+		if err != nil {
+			return fmt.Errorf("re-read account %s: %w", pks[i], err)
+		}
+		owner, err := vals[0].ToString()
+		if err != nil {
+			continue // gone (expired): nothing to say about its sets
+		}
+		lamports, _ := vals[1].ToString()
+		m, pk := members[pks[i]], pks[i]
+		open := lamports != "0"
+		if owner == m.owner && open == !m.closed {
+			continue
+		}
+		if !m.closed && m.owner != owner {
+			fix = append(fix, w.c.B().Srem().Key(ProgramKey(w.prefix, m.owner)).Member(pk).Build())
+		}
+		if open {
+			fix = append(fix, w.c.B().Sadd().Key(ProgramKey(w.prefix, owner)).Member(pk).Build())
+		} else {
+			fix = append(fix, w.c.B().Srem().Key(ProgramKey(w.prefix, owner)).Member(pk).Build())
+		}
+	}
+	for _, r := range w.c.DoMulti(ctx, fix...) {
+		if err := r.Error(); err != nil {
+			return fmt.Errorf("reconcile program sets: %w", err)
+		}
+	}
+	return nil
 }
 
 // WriteSlot raises <prefix>slot:<commitment> to slot unless it holds a
