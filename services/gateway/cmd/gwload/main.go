@@ -3,6 +3,7 @@
 //	gwload -mode nats   -nats-port 14222 -duration 10m      # embedded NATS for the gateway under test
 //	gwload -mode idle   -ws ws://127.0.0.1:8900 -n 10000 -metrics http://127.0.0.1:9105
 //	gwload -mode fanout -ws ws://127.0.0.1:8900 -nats nats://127.0.0.1:14222 -n 1000 -duration 10s
+//	gwload -mode latency -ws ws://127.0.0.1:8900 -nats nats://127.0.0.1:14222 -n 10 -rate 5000 -duration 10s
 //	gwload -mode rpc    -http http://127.0.0.1:8899 -redis 127.0.0.1:6379 -prefix gwload: -c 32 -duration 10s
 //
 // Every mode stops after -duration (at most 5 minutes, except nats) and
@@ -23,6 +24,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,13 +56,13 @@ func main() {
 
 type opts struct {
 	mode, ws, http, natsURL, redis, prefix, metrics string
-	n, c, natsPort, size                            int
+	n, c, natsPort, size, rate                      int
 	duration                                        time.Duration
 }
 
 func run(ctx context.Context) error {
 	var o opts
-	flag.StringVar(&o.mode, "mode", "", "nats, idle, fanout or rpc")
+	flag.StringVar(&o.mode, "mode", "", "nats, idle, fanout, latency or rpc")
 	flag.StringVar(&o.ws, "ws", "ws://127.0.0.1:8900", "gateway WebSocket URL")
 	flag.StringVar(&o.http, "http", "http://127.0.0.1:8899", "gateway HTTP URL")
 	flag.StringVar(&o.natsURL, "nats", "nats://127.0.0.1:14222", "NATS URL the gateway uses (fanout publishes here)")
@@ -70,7 +72,8 @@ func run(ctx context.Context) error {
 	flag.IntVar(&o.n, "n", 1000, "connections (idle, fanout)")
 	flag.IntVar(&o.c, "c", 32, "concurrent requests (rpc)")
 	flag.IntVar(&o.natsPort, "nats-port", 14222, "port of the embedded NATS (mode nats)")
-	flag.IntVar(&o.size, "size", 165, "account data size (fanout)")
+	flag.IntVar(&o.size, "size", 165, "account data size (fanout, latency)")
+	flag.IntVar(&o.rate, "rate", 5000, "account updates published per second (latency)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	flag.Parse()
 	if o.mode != "nats" && o.duration > 5*time.Minute {
@@ -95,6 +98,8 @@ func run(ctx context.Context) error {
 		return fanout(ctx, o)
 	case "rpc":
 		return rpcLoad(ctx, o)
+	case "latency":
+		return latency(ctx, o)
 	}
 	return fmt.Errorf("unknown -mode %q", o.mode)
 }
@@ -195,45 +200,73 @@ func idle(ctx context.Context, o opts) error {
 	return nil
 }
 
+// subscribeRaw opens n raw clients, each with req answered.
+func subscribeRaw(ctx context.Context, o opts, req string) ([]*rawConn, error) {
+	conns := make([]*rawConn, 0, o.n)
+	for i := range o.n {
+		c, err := rawDial(ctx, o.ws)
+		if err != nil {
+			closeRaw(conns)
+			return nil, fmt.Errorf("connection %d: %w", i, err)
+		}
+		conns = append(conns, c)
+		if err := c.writeText(req); err != nil {
+			closeRaw(conns)
+			return nil, err
+		}
+		if _, err := c.next(true); err != nil {
+			closeRaw(conns)
+			return nil, fmt.Errorf("subscribe %d: %w", i, err)
+		}
+	}
+	return conns, nil
+}
+
+func closeRaw(conns []*rawConn) {
+	for _, c := range conns {
+		_ = c.Close()
+	}
+}
+
+func programSubscribeReq(owner []byte) string {
+	return `{"jsonrpc":"2.0","id":1,"method":"programSubscribe","params":["` + base58.Encode(owner) + `",{"encoding":"base64"}]}`
+}
+
 // fanout subscribes n clients to one program and publishes as fast as the
-// bus takes it; it reports notifications delivered per second over all clients.
+// clients drain; it reports notifications delivered per second over all
+// clients. The clients are raw WebSocket readers that skip payloads.
 func fanout(ctx context.Context, o opts) error {
 	owner := make([]byte, 32)
 	_, _ = rand.Read(owner)
-	req := `{"jsonrpc":"2.0","id":1,"method":"programSubscribe","params":["` + base58.Encode(owner) + `",{"encoding":"base64"}]}`
 	var received atomic.Int64
 	var closed atomic.Int64
 	var wg sync.WaitGroup
-	conns := make([]*websocket.Conn, 0, o.n)
+	conns, err := subscribeRaw(ctx, o, programSubscribeReq(owner))
+	if err != nil {
+		return err
+	}
 	defer func() {
-		for _, c := range conns {
-			_ = c.CloseNow()
-		}
+		closeRaw(conns)
 		wg.Wait()
 	}()
-	for i := range o.n {
-		c, err := dial(ctx, o.ws)
-		if err != nil {
-			return fmt.Errorf("connection %d: %w", i, err)
-		}
-		conns = append(conns, c)
-		if err := c.Write(ctx, websocket.MessageText, []byte(req)); err != nil {
-			return err
-		}
-		if _, _, err := c.Read(ctx); err != nil {
-			return err
-		}
+	for _, c := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			var n int64
 			for {
-				if _, _, err := c.Read(context.Background()); err != nil {
-					if websocket.CloseStatus(err) == websocket.StatusPolicyViolation {
+				if _, err := c.next(false); err != nil {
+					var ce errClosed
+					if errors.As(err, &ce) && ce.code == int(websocket.StatusPolicyViolation) {
 						closed.Add(1)
 					}
+					received.Add(n)
 					return
 				}
-				received.Add(1)
+				if n++; n == 64 {
+					received.Add(n)
+					n = 0
+				}
 			}
 		}()
 	}
@@ -256,18 +289,129 @@ func fanout(ctx context.Context, o opts) error {
 		}
 		published++
 		if published%64 == 0 {
-			// Pace to what the clients drain: keep at most ~2 notifications per client in flight.
+			// Pace to what the clients drain: at most ~128 notifications per client in flight.
 			for ctx.Err() == nil && published*int64(o.n)-received.Load() > int64(2*o.n)*64 {
 				time.Sleep(200 * time.Microsecond)
 			}
 		}
 	}
 	el := time.Since(start)
-	time.Sleep(500 * time.Millisecond)
 	r := received.Load()
+	time.Sleep(500 * time.Millisecond)
 	fmt.Printf("fanout: %d clients on one programSubscribe, %d-byte accounts; published %d (%.0f/s), delivered %d notifications in %s = %.0f notifications/s; slow-consumer closes %d\n",
 		o.n, o.size, published, float64(published)/el.Seconds(), r, el.Round(time.Millisecond), float64(r)/el.Seconds(), closed.Load())
 	return nil
+}
+
+// latency subscribes n clients to one program and publishes -rate accounts
+// per second, each stamped with the time of publishing as created_at and, so
+// that a client can read it from a Solana frame, as lamports (unix
+// nanoseconds). Every client measures publish → notification read; the
+// publisher, NATS, the gateway and the clients share one clock.
+func latency(ctx context.Context, o opts) error {
+	if o.rate <= 0 || o.rate > 100000 {
+		return errors.New("-rate must be in 1..100000")
+	}
+	owner := make([]byte, 32)
+	_, _ = rand.Read(owner)
+	conns, err := subscribeRaw(ctx, o, programSubscribeReq(owner))
+	if err != nil {
+		return err
+	}
+	var wg sync.WaitGroup
+	defer func() {
+		closeRaw(conns)
+		wg.Wait()
+	}()
+	const warmup = time.Second
+	var mu sync.Mutex
+	var all []time.Duration
+	var bad atomic.Int64
+	measureFrom := time.Now().Add(warmup)
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			mine := make([]time.Duration, 0, o.rate*int(o.duration/time.Second+1))
+			defer func() {
+				mu.Lock()
+				all = append(all, mine...)
+				mu.Unlock()
+			}()
+			for {
+				p, err := c.next(true)
+				if err != nil {
+					return
+				}
+				now := time.Now()
+				ns, ok := lamports(p)
+				if !ok {
+					bad.Add(1)
+					continue
+				}
+				if sent := time.Unix(0, int64(ns)); sent.After(measureFrom) {
+					mine = append(mine, now.Sub(sent))
+				}
+			}
+		}()
+	}
+	nc, err := nats.Connect(o.natsURL)
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	data := make([]byte, o.size)
+	var published int64
+	start := time.Now()
+	tick := time.NewTicker(time.Millisecond)
+	defer tick.Stop()
+	for ctx.Err() == nil {
+		<-tick.C
+		due := int64(time.Since(start).Seconds() * float64(o.rate))
+		for ; published < due; published++ {
+			pk := make([]byte, 32)
+			_, _ = rand.Read(pk)
+			now := time.Now()
+			a := &fireholev1.DecodedAccount{Account: &fireholev1.AccountUpdate{Pubkey: pk, Owner: owner, Lamports: uint64(now.UnixNano()), Data: data,
+				Slot: uint64(published + 1), Commitment: fireholev1.Commitment_COMMITMENT_CONFIRMED, CreatedAt: timestamppb.New(now)}}
+			b, _ := proto.Marshal(a)
+			if err := nc.Publish(bus.DecodedAccountSubject(owner, pk), b); err != nil {
+				return err
+			}
+		}
+	}
+	el := time.Since(start)
+	time.Sleep(time.Second)
+	closeRaw(conns)
+	wg.Wait()
+	conns = nil
+	slices.Sort(all)
+	pct := func(q float64) time.Duration {
+		if len(all) == 0 {
+			return 0
+		}
+		return all[min(len(all)-1, int(q*float64(len(all))))].Round(10 * time.Microsecond)
+	}
+	want := int64(float64(o.n) * float64(published) * (el - warmup).Seconds() / el.Seconds())
+	fmt.Printf("latency: %d clients, %d updates/s (%d-byte accounts, published %d in %s): %d notifications measured after %s warm-up (~%d expected), unparsable %d; publish -> client read p50 %s p90 %s p99 %s p99.9 %s max %s\n",
+		o.n, o.rate, o.size, published, el.Round(time.Millisecond), len(all), warmup, want, bad.Load(),
+		pct(0.50), pct(0.90), pct(0.99), pct(0.999), pct(1))
+	return nil
+}
+
+// lamports reads the "lamports" value out of a notification frame.
+func lamports(p []byte) (uint64, bool) {
+	i := bytes.Index(p, []byte(`"lamports":`))
+	if i < 0 {
+		return 0, false
+	}
+	p = p[i+len(`"lamports":`):]
+	j := 0
+	for j < len(p) && p[j] >= '0' && p[j] <= '9' {
+		j++
+	}
+	v, err := strconv.ParseUint(string(p[:j]), 10, 64)
+	return v, err == nil
 }
 
 // rpcLoad seeds 1000 accounts in Redis and calls getAccountInfo on them

@@ -1,14 +1,21 @@
 // Package conn owns one WebSocket connection's I/O: a reader loop, a writer
 // goroutine draining a bounded send queue, server pings and an idle timeout.
 //
-// Frames handed to Send are shared between connections and never modified.
-// Send never blocks: when the queue is over its message or byte bound the
-// connection is closed with 1008 "slow consumer", so one slow client never
-// slows the goroutine that fans out notifications to the others.
+// Frames handed to Send and SendFrame are shared between connections and
+// never modified. Send never blocks: when the queue is over its message or
+// byte bound the connection is closed with 1008 "slow consumer", so one slow
+// client never slows the goroutine that fans out notifications to the others.
+//
+// The cost of fan-out is per frame and per syscall, not per byte. A
+// connection accepted with Accept (and built with NewWire) writes prepared
+// frames itself: everything queued since its last write goes out in one
+// writev, with the header framed once per notification for all clients. Only
+// with permessage-deflate does each message go through coder/websocket.
 package conn
 
 import (
 	"context"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -45,12 +52,13 @@ const (
 // runs only while frames are queued, and pings run from a timer.
 type Conn struct {
 	ws    *websocket.Conn
+	wire  *Wire // non-nil and direct: prepared frames bypass the library
 	opts  Options
 	hooks Hooks
 
 	mu      sync.Mutex
-	queue   [][]byte
-	spare   [][]byte
+	queue   []Frame
+	spare   []Frame
 	bytes   int
 	closed  bool
 	writing bool
@@ -62,21 +70,38 @@ type Conn struct {
 	pingTimer *time.Timer
 }
 
-// New wraps an accepted WebSocket.
+// New wraps an accepted WebSocket; every frame is written through
+// coder/websocket.
 func New(ws *websocket.Conn, opts Options, hooks Hooks) *Conn {
-	c := &Conn{ws: ws, opts: opts, hooks: hooks, done: make(chan struct{})}
+	return NewWire(ws, nil, opts, hooks)
+}
+
+// NewWire wraps a WebSocket accepted with Accept. When wire is direct,
+// queued frames are written to it in batches.
+func NewWire(ws *websocket.Conn, wire *Wire, opts Options, hooks Hooks) *Conn {
+	if wire != nil && !wire.Direct() {
+		wire = nil
+	}
+	c := &Conn{ws: ws, wire: wire, opts: opts, hooks: hooks, done: make(chan struct{})}
 	c.lastSeen.Store(time.Now().UnixNano())
 	return c
 }
 
-// Send queues frame as one text message. It reports false when the
-// connection is closed or was just closed as a slow consumer.
-func (c *Conn) Send(frame []byte) bool {
+// Send queues payload as one text message (copied into a new Frame). It
+// reports false when the connection is closed or was just closed as a slow
+// consumer.
+func (c *Conn) Send(payload []byte) bool { return c.SendFrame(TextFrame(payload)) }
+
+// SendFrame queues a prepared frame, which may be queued on any number of
+// connections at once. It reports false when the connection is closed or was
+// just closed as a slow consumer.
+func (c *Conn) SendFrame(f Frame) bool {
 	c.mu.Lock()
 	if c.closed {
 		c.mu.Unlock()
 		return false
 	}
+	frame := f.Payload()
 	if len(c.queue) >= c.opts.MaxQueueMsgs || c.bytes+len(frame) > c.opts.MaxQueueBytes {
 		c.mu.Unlock()
 		if c.hooks.SlowConsumer != nil {
@@ -85,7 +110,7 @@ func (c *Conn) Send(frame []byte) bool {
 		c.Close(websocket.StatusPolicyViolation, ReasonSlowConsumer)
 		return false
 	}
-	c.queue = append(c.queue, frame)
+	c.queue = append(c.queue, f)
 	c.bytes += len(frame)
 	start := !c.writing
 	c.writing = true
@@ -157,6 +182,7 @@ func (c *Conn) Run(ctx context.Context, h Handler) error {
 // drain writes queued frames, a whole batch per wakeup, and exits when the
 // queue is empty.
 func (c *Conn) drain() {
+	var bufs net.Buffers
 	for {
 		c.mu.Lock()
 		if c.closed || len(c.queue) == 0 {
@@ -171,21 +197,36 @@ func (c *Conn) drain() {
 		if c.hooks.QueueDepth != nil {
 			c.hooks.QueueDepth(-len(batch))
 		}
-		for i, f := range batch {
-			wctx, cancel := context.WithTimeout(context.Background(), c.opts.WriteTimeout)
-			err := c.ws.Write(wctx, websocket.MessageText, f)
-			cancel()
-			batch[i] = nil
-			if err != nil {
-				c.Close(websocket.StatusPolicyViolation, ReasonSlowConsumer)
-				c.mu.Lock()
-				c.writing = false
-				c.mu.Unlock()
-				return
+		var err error
+		if c.wire != nil {
+			bufs = bufs[:0]
+			for _, f := range batch {
+				bufs = append(bufs, f.Wire())
 			}
-			if c.hooks.Sent != nil {
-				c.hooks.Sent(len(f))
+			err = c.wire.writeFrames(bufs, c.opts.WriteTimeout)
+			clear(bufs)
+		} else {
+			for _, f := range batch {
+				wctx, cancel := context.WithTimeout(context.Background(), c.opts.WriteTimeout)
+				err = c.ws.Write(wctx, websocket.MessageText, f.Payload())
+				cancel()
+				if err != nil {
+					break
+				}
 			}
+		}
+		if err == nil && c.hooks.Sent != nil {
+			for _, f := range batch {
+				c.hooks.Sent(len(f.Payload()))
+			}
+		}
+		clear(batch)
+		if err != nil {
+			c.Close(websocket.StatusPolicyViolation, ReasonSlowConsumer)
+			c.mu.Lock()
+			c.writing = false
+			c.mu.Unlock()
+			return
 		}
 		c.mu.Lock()
 		if c.spare == nil && cap(batch) <= 1024 {

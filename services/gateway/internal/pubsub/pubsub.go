@@ -19,6 +19,7 @@ import (
 	"github.com/rs/zerolog"
 
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
+	"github.com/firehole/firehole/services/gateway/internal/conn"
 	"github.com/firehole/firehole/services/gateway/internal/hub"
 	"github.com/firehole/firehole/services/gateway/internal/jsonrpc"
 	"github.com/firehole/firehole/services/gateway/internal/metrics"
@@ -44,8 +45,11 @@ type Joiner interface {
 }
 
 // Sender is one client connection's outbound side (internal/conn.Conn).
+// Send queues a reply; SendFrame queues a notification framed once for
+// every connection that receives it.
 type Sender interface {
-	Send(frame []byte) bool
+	Send(payload []byte) bool
+	SendFrame(f conn.Frame) bool
 }
 
 // Quota limits one API key's subscriptions and request rate; nil means no limit.

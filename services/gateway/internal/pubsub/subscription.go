@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
+	"github.com/firehole/firehole/services/gateway/internal/conn"
 	"github.com/firehole/firehole/services/gateway/internal/filter"
 	"github.com/firehole/firehole/services/gateway/internal/hub"
 	"github.com/firehole/firehole/services/gateway/internal/jsonrpc"
@@ -179,11 +180,12 @@ func account(m *hub.Message) (*uiaccount.Cache, error) {
 
 // Deliver implements hub.Listener.
 func (sub *subscription) Deliver(m *hub.Message) {
-	var frame []byte
+	var frame conn.Frame
+	var ok bool
 	var src time.Time
 	switch sub.kind {
 	case kindSlot:
-		frame = sub.slotFrame(m)
+		frame, ok = sub.slotFrame(m)
 	default:
 		c, err := account(m)
 		if err != nil {
@@ -202,20 +204,20 @@ func (sub *subscription) Deliver(m *hub.Message) {
 		if sub.kind == kindProgram && !sub.spec.filters.Match(acc.GetData()) {
 			return
 		}
-		frame = sub.accountFrame(c)
+		frame, ok = sub.accountFrame(c), true
 		if t := acc.GetCreatedAt(); t != nil {
 			src = t.AsTime()
 		} else if t := acc.GetIngestedAt(); t != nil {
 			src = t.AsTime()
 		}
 	}
-	if frame == nil {
+	if !ok {
 		return
 	}
 	ss := *sub.sessions.Load()
 	sent, dropped := 0, 0
 	for _, s := range ss {
-		if s.out.Send(frame) {
+		if s.out.SendFrame(frame) {
 			sent++
 		} else {
 			dropped++
@@ -233,11 +235,11 @@ func (sub *subscription) Deliver(m *hub.Message) {
 	}
 }
 
-func (sub *subscription) accountFrame(c *uiaccount.Cache) []byte {
+func (sub *subscription) accountFrame(c *uiaccount.Cache) conn.Frame {
 	a := c.Account()
 	acc := a.GetAccount()
 	val := c.Value(sub.spec.enc, sub.spec.slice)
-	b := make([]byte, 0, len(val)+160)
+	b := conn.FrameBuffer(len(val) + 160)
 	b = append(b, `{"jsonrpc":"2.0","method":"`...)
 	b = append(b, sub.kind.notification()...)
 	b = append(b, `","params":{"result":{"context":{"slot":`...)
@@ -254,37 +256,37 @@ func (sub *subscription) accountFrame(c *uiaccount.Cache) []byte {
 	}
 	b = append(b, `},"subscription":`...)
 	b = append(b, sub.idJSON...)
-	return append(b, `}}`...)
+	return conn.Prepare(append(b, `}}`...))
 }
 
 // slotFrame turns slot status updates into agave's slotNotification: one per
 // new slot (processed, or the first status seen for it), root = the latest
 // finalized slot.
-func (sub *subscription) slotFrame(m *hub.Message) []byte {
+func (sub *subscription) slotFrame(m *hub.Message) (conn.Frame, bool) {
 	var u fireholev1.SlotUpdate
 	if err := proto.Unmarshal(m.Msg.Data, &u); err != nil {
 		sub.srv.log.Warn().Err(err).Str("subject", m.Msg.Subject).Msg("decode slot")
-		return nil
+		return conn.Frame{}, false
 	}
 	switch u.GetStatus() {
 	case fireholev1.SlotStatus_SLOT_STATUS_FINALIZED:
 		if u.GetSlot() > sub.root {
 			sub.root = u.GetSlot()
 		}
-		return nil
+		return conn.Frame{}, false
 	case fireholev1.SlotStatus_SLOT_STATUS_PROCESSED, fireholev1.SlotStatus_SLOT_STATUS_CONFIRMED:
 	default:
-		return nil
+		return conn.Frame{}, false
 	}
 	if u.GetSlot() <= sub.lastSlot {
-		return nil
+		return conn.Frame{}, false
 	}
 	sub.lastSlot = u.GetSlot()
 	parent := u.GetSlot() - 1
 	if u.Parent != nil {
 		parent = u.GetParent()
 	}
-	b := make([]byte, 0, 128)
+	b := conn.FrameBuffer(128)
 	b = append(b, `{"jsonrpc":"2.0","method":"slotNotification","params":{"result":{"parent":`...)
 	b = strconv.AppendUint(b, parent, 10)
 	b = append(b, `,"root":`...)
@@ -293,5 +295,5 @@ func (sub *subscription) slotFrame(m *hub.Message) []byte {
 	b = strconv.AppendUint(b, u.GetSlot(), 10)
 	b = append(b, `},"subscription":`...)
 	b = append(b, sub.idJSON...)
-	return append(b, `}}`...)
+	return conn.Prepare(append(b, `}}`...)), true
 }

@@ -48,7 +48,11 @@ func New(opts Options, keys *auth.Keys, ps *pubsub.Server, log zerolog.Logger, m
 		conns: map[*conn.Conn]struct{}{}}
 }
 
-// ServeHTTP implements http.Handler.
+// ServeHTTP implements http.Handler. After the upgrade it hands the
+// connection to a goroutine of its own and returns, so that net/http's
+// per-connection state (its 4 KiB buffered writer, the request, the deeper
+// stack) is released: an idle client then costs one small goroutine and
+// small buffers.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	key, err := h.keys.Check(r)
 	if err != nil {
@@ -61,25 +65,33 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "Too many connections for this API key", http.StatusTooManyRequests)
 		return
 	}
-	defer key.ReleaseConn()
 	h.mu.Lock()
 	if h.closing {
 		h.mu.Unlock()
+		key.ReleaseConn()
 		http.Error(w, "shutting down", http.StatusServiceUnavailable)
 		return
 	}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer h.wg.Done()
 
 	mode := websocket.CompressionDisabled
 	if h.opts.Compression {
 		mode = websocket.CompressionNoContextTakeover
 	}
-	wsc, err := websocket.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: mode, CompressionThreshold: 256})
+	wsc, wire, err := conn.Accept(w, r, &websocket.AcceptOptions{InsecureSkipVerify: true, CompressionMode: mode, CompressionThreshold: 256})
 	if err != nil {
+		key.ReleaseConn()
+		h.wg.Done()
 		return // Accept has answered
 	}
+	go h.serve(wsc, wire, key, r.RemoteAddr)
+}
+
+// serve runs one accepted connection until it ends.
+func (h *Handler) serve(wsc *websocket.Conn, wire *conn.Wire, key *auth.Key, remote string) {
+	defer h.wg.Done()
+	defer key.ReleaseConn()
 	wsc.SetReadLimit(h.opts.MaxFrameBytes)
 	var hooks conn.Hooks
 	if h.m != nil {
@@ -88,7 +100,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			QueueDepth:   func(d int) { h.m.QueueDepth.Add(float64(d)) },
 		}
 	}
-	c := conn.New(wsc, h.opts.Conn, hooks)
+	c := conn.NewWire(wsc, wire, h.opts.Conn, hooks)
 	var quota pubsub.Quota
 	if key != nil {
 		quota = key
@@ -109,16 +121,18 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			h.m.Connections.WithLabelValues("ws").Dec()
 		}
 	}()
-	err = c.Run(context.Background(), sess.Handle)
+	err := c.Run(context.Background(), sess.Handle)
 	if ce := c.CloseReason(); ce != nil && ce.Code == websocket.StatusPolicyViolation {
-		h.log.Info().Str("remote", r.RemoteAddr).Str("reason", ce.Reason).Msg("closed connection")
+		h.log.Info().Str("remote", remote).Str("reason", ce.Reason).Msg("closed connection")
 	} else if err != nil && websocket.CloseStatus(err) == -1 && !errors.Is(err, context.Canceled) {
-		h.log.Debug().Err(err).Str("remote", r.RemoteAddr).Msg("connection ended")
+		h.log.Debug().Err(err).Str("remote", remote).Msg("connection ended")
 	}
-	// Let the close handshake finish before the HTTP handler returns.
+	// Let the close handshake finish before the connection is forgotten.
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
 	select {
 	case <-c.Done():
-	case <-time.After(time.Second):
+	case <-t.C:
 	}
 }
 
