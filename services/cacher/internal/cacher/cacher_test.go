@@ -776,3 +776,19 @@ func TestRedisCluster(t *testing.T) {
 		}
 	}
 }
+
+// TestNATSRestart restarts the NATS server between two halves of the stream:
+// the cacher reconnects, its consumer resumes, nothing is lost.
+func TestNATSRestart(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.start(e.config())
+	us := history(200, 6, 2, 6)
+	half := len(us) / 2
+	e.publish(us[:half]...)
+	e.drained(bus.StreamDecoded, AccountsConsumer, 60*time.Second)
+	e.nats.Restart(t)
+	e.publish(us[half:]...)
+	e.drained(bus.StreamDecoded, AccountsConsumer, 60*time.Second)
+	e.checkAccounts(want(us))
+}
