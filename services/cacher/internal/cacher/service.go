@@ -9,6 +9,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -84,6 +85,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 		}
 	}
 	m := newMetrics(reg)
+	m.redisUp.Set(1) // dialRedis has just had an answer
 	policy := bus.NewPolicy(js, "cacher", log, reg)
 	w := accountcache.NewWriter(rc, cfg.KeyPrefix, cfg.ClosedTTL)
 	ap := &pipeline[accountcache.Update]{
@@ -125,8 +127,12 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 // dialRedis connects to Redis (a cluster when the nodes say so), retrying
 // with backoff until it answers or ctx ends.
 func dialRedis(ctx context.Context, cfg Config, log zerolog.Logger) (rueidis.Client, error) {
+	addrs := make([]string, len(cfg.RedisAddr))
+	for i, a := range cfg.RedisAddr {
+		addrs[i] = strings.TrimSpace(a)
+	}
 	opt := rueidis.ClientOption{
-		InitAddress:  cfg.RedisAddr,
+		InitAddress:  addrs,
 		Username:     cfg.RedisUsername,
 		Password:     cfg.RedisPassword,
 		DisableCache: true, // the cacher only writes
