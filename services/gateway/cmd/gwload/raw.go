@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -10,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"time"
 )
 
@@ -139,4 +141,67 @@ func (c *rawConn) next(keep bool) ([]byte, error) {
 			}
 		}
 	}
+}
+
+// httpWorker is a minimal HTTP/1.1 keep-alive client for one connection:
+// it writes a prepared request and reads a Content-Length response.
+type httpWorker struct {
+	nc   net.Conn
+	br   *bufio.Reader
+	body []byte
+}
+
+func dialHTTP(ctx context.Context, host string) (*httpWorker, error) {
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "tcp", host)
+	if err != nil {
+		return nil, err
+	}
+	return &httpWorker{nc: nc, br: bufio.NewReaderSize(nc, 16<<10)}, nil
+}
+
+func (w *httpWorker) close() { _ = w.nc.Close() }
+
+// do sends req and returns the status code and the body (valid until the next call).
+func (w *httpWorker) do(req []byte) (int, []byte, error) {
+	if _, err := w.nc.Write(req); err != nil {
+		return 0, nil, err
+	}
+	line, err := w.br.ReadSlice('\n')
+	if err != nil {
+		return 0, nil, err
+	}
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
+		return 0, nil, fmt.Errorf("bad status line %q", line)
+	}
+	status, err := strconv.Atoi(string(line[9:12]))
+	if err != nil {
+		return 0, nil, fmt.Errorf("bad status line %q", line)
+	}
+	n := -1
+	for {
+		line, err := w.br.ReadSlice('\n')
+		if err != nil {
+			return 0, nil, err
+		}
+		if len(line) <= 2 {
+			break
+		}
+		if k, v, ok := bytes.Cut(line, []byte(":")); ok && bytes.EqualFold(k, []byte("Content-Length")) {
+			if n, err = strconv.Atoi(string(bytes.TrimSpace(v))); err != nil {
+				return 0, nil, fmt.Errorf("bad Content-Length %q", v)
+			}
+		}
+	}
+	if n < 0 {
+		return 0, nil, errors.New("response without Content-Length")
+	}
+	if cap(w.body) < n {
+		w.body = make([]byte, n)
+	}
+	w.body = w.body[:n]
+	if _, err := io.ReadFull(w.br, w.body); err != nil {
+		return 0, nil, err
+	}
+	return status, w.body, nil
 }

@@ -43,6 +43,12 @@ type Cache interface {
 	LatestSlot(ctx context.Context, commitment string) (uint64, error)
 }
 
+// accountWithSlot is an optional ability of a Cache: the account and the
+// latest slot at a commitment in one round trip.
+type accountWithSlot interface {
+	GetWithSlot(ctx context.Context, pubkey, commitment string) (*fireholev1.DecodedAccount, uint64, error)
+}
+
 // Index answers account queries (Postgres).
 type Index interface {
 	Accounts(ctx context.Context, q store.Query) ([]*fireholev1.DecodedAccount, error)
@@ -262,6 +268,12 @@ func (h *Handler) contextSlot(ctx context.Context, cfg jsonrpc.AccountConfig) (u
 	if err != nil {
 		return 0, err
 	}
+	return h.checkContextSlot(ctx, cfg, slot)
+}
+
+// checkContextSlot finishes contextSlot given the slot read at cfg's commitment.
+func (h *Handler) checkContextSlot(ctx context.Context, cfg jsonrpc.AccountConfig, slot uint64) (uint64, error) {
+	var err error
 	if slot == 0 && cfg.Commitment != h.cfg.Commitment {
 		if slot, err = h.cache.LatestSlot(ctx, bus.CommitmentToken(h.cfg.Commitment)); err != nil {
 			return 0, err
@@ -308,13 +320,23 @@ func (h *Handler) getAccountInfo(ctx context.Context, p []json.RawMessage) ([]by
 	if err != nil {
 		return nil, err
 	}
-	slot, err := h.contextSlot(ctx, cfg)
-	if err != nil {
-		return nil, err
-	}
-	a, err := h.cache.Get(ctx, pk)
-	if err != nil {
-		return nil, err
+	var a *fireholev1.DecodedAccount
+	var slot uint64
+	if c, ok := h.cache.(accountWithSlot); ok {
+		// One round trip for the common case.
+		if a, slot, err = c.GetWithSlot(ctx, pk, bus.CommitmentToken(cfg.Commitment)); err != nil {
+			return nil, err
+		}
+		if slot, err = h.checkContextSlot(ctx, cfg, slot); err != nil {
+			return nil, err
+		}
+	} else {
+		if slot, err = h.contextSlot(ctx, cfg); err != nil {
+			return nil, err
+		}
+		if a, err = h.cache.Get(ctx, pk); err != nil {
+			return nil, err
+		}
 	}
 	if a == nil {
 		return append(appendContext(nil, slot), "null}"...), nil

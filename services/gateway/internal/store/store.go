@@ -9,11 +9,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/rueidis"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/firehole/firehole/pkg/accountcache"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
@@ -42,6 +44,40 @@ func (r *Redis) Get(ctx context.Context, pubkey string) (*fireholev1.DecodedAcco
 		return nil, nil
 	}
 	return a, nil
+}
+
+// GetWithSlot is Get and LatestSlot(commitment) in one round trip (one
+// pipelined DoMulti; in a cluster rueidis sends each command to its node).
+func (r *Redis) GetWithSlot(ctx context.Context, pubkey, commitment string) (*fireholev1.DecodedAccount, uint64, error) {
+	res := r.c.DoMulti(ctx,
+		r.c.B().Get().Key(accountcache.SlotKey(r.prefix, commitment)).Build(),
+		r.c.B().Hget().Key(accountcache.AccountKey(r.prefix, pubkey)).Field(accountcache.FieldPB).Build())
+	var slot uint64
+	s, err := res[0].ToString()
+	switch {
+	case rueidis.IsRedisNil(err):
+	case err != nil:
+		return nil, 0, fmt.Errorf("get %s slot: %w", commitment, err)
+	default:
+		if slot, err = strconv.ParseUint(s, 10, 64); err != nil {
+			return nil, 0, fmt.Errorf("parse %s slot %q: %w", commitment, s, err)
+		}
+	}
+	b, err := res[1].AsBytes()
+	if rueidis.IsRedisNil(err) {
+		return nil, slot, nil
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("get account %s: %w", pubkey, err)
+	}
+	var a fireholev1.DecodedAccount
+	if err := proto.Unmarshal(b, &a); err != nil {
+		return nil, 0, fmt.Errorf("decode stored account %s: %w", pubkey, err)
+	}
+	if a.GetAccount().GetLamports() == 0 {
+		return nil, slot, nil
+	}
+	return &a, slot, nil
 }
 
 // MGet is Get for many accounts, in order.
