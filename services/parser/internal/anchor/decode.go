@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/firehole/firehole/services/parser/internal/jsonw"
 	"math"
 	"slices"
 	"strings"
@@ -129,13 +130,13 @@ func (d *decoder) value(dst []byte, n *node) ([]byte, error) {
 		if err != nil {
 			return dst, err
 		}
-		return appendQuotedUint(dst, binary.LittleEndian.Uint64(b)), nil
+		return jsonw.AppendQuotedUint(dst, binary.LittleEndian.Uint64(b)), nil
 	case kI64:
 		b, err := d.take(8)
 		if err != nil {
 			return dst, err
 		}
-		return appendQuotedInt(dst, int64(binary.LittleEndian.Uint64(b))), nil
+		return jsonw.AppendQuotedInt(dst, int64(binary.LittleEndian.Uint64(b))), nil
 	case kU128, kI128:
 		b, err := d.take(16)
 		if err != nil {
@@ -144,9 +145,9 @@ func (d *decoder) value(dst []byte, n *node) ([]byte, error) {
 		lo, hi := binary.LittleEndian.Uint64(b), binary.LittleEndian.Uint64(b[8:])
 		dst = append(dst, '"')
 		if n.kind == kU128 {
-			dst = appendUint128(dst, hi, lo)
+			dst = jsonw.AppendUint128(dst, hi, lo)
 		} else {
-			dst = appendInt128(dst, hi, lo)
+			dst = jsonw.AppendInt128(dst, hi, lo)
 		}
 		return append(dst, '"'), nil
 	case kU256, kI256:
@@ -198,7 +199,7 @@ func (d *decoder) value(dst []byte, n *node) ([]byte, error) {
 		b := d.data[d.off : d.off+l]
 		d.off += l
 		if n.kind == kString {
-			return appendString(dst, b), nil
+			return jsonw.AppendString(dst, b), nil
 		}
 		return appendByteArray(dst, b), nil
 	case kOption, kCOption:
@@ -345,13 +346,13 @@ func appendUint(dst []byte, v uint64) []byte {
 	if v < 256 {
 		return append(dst, smallInts[v]...)
 	}
-	return appendUint128(dst, 0, v)
+	return jsonw.AppendUint128(dst, 0, v)
 }
 
 func appendInt(dst []byte, v int64) []byte {
 	if v < 0 {
 		dst = append(dst, '-')
-		return appendUint128(dst, 0, uint64(-v))
+		return jsonw.AppendUint128(dst, 0, uint64(-v))
 	}
 	return appendUint(dst, uint64(v))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/firehole/firehole/services/parser/internal/jsonw"
 	"strings"
 )
 
@@ -409,7 +410,7 @@ func (c *compiler) fields(raws []json.RawMessage, env map[string]genArg) (*node,
 			key = append(key, ',')
 		}
 		if named {
-			key = appendString(key, name)
+			key = jsonw.AppendString(key, name)
 			key = append(key, ':')
 		}
 		n.fields = append(n.fields, field{name: name, key: key, node: child})
@@ -468,14 +469,14 @@ func (c *compiler) enum(raws []rawVariant, env map[string]genArg) (*node, error)
 		vr := variant{name: v.Name}
 		var body int64
 		if len(v.Fields) == 0 {
-			vr.unit = appendString(nil, v.Name)
+			vr.unit = jsonw.AppendString(nil, v.Name)
 		} else {
 			b, err := c.fields(v.Fields, env)
 			if err != nil {
 				return nil, fmt.Errorf("variant %q: %w", v.Name, err)
 			}
 			vr.body = b
-			vr.prefix = append(appendString([]byte{'{'}, v.Name), ':')
+			vr.prefix = append(jsonw.AppendString([]byte{'{'}, v.Name), ':')
 			body = b.minSize
 			if b.size != 0 {
 				n.size = -1

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"github.com/firehole/firehole/services/parser/internal/jsonw"
 	"io"
 	"slices"
 	"strconv"
@@ -99,7 +100,7 @@ func appendValue(dst []byte, v any, depth int) ([]byte, error) {
 	case bool:
 		return appendBool(dst, x), nil
 	case string:
-		return appendString(dst, x), nil
+		return jsonw.AppendString(dst, x), nil
 	case json.Number:
 		return appendSerdeNumber(dst, string(x))
 	case []any:
@@ -131,7 +132,7 @@ func appendValue(dst []byte, v any, depth int) ([]byte, error) {
 			if i > 0 {
 				dst = append(dst, ',')
 			}
-			dst = appendString(dst, k)
+			dst = jsonw.AppendString(dst, k)
 			dst = append(dst, ':')
 			var err error
 			if dst, err = appendValue(dst, x[k], depth+1); err != nil {

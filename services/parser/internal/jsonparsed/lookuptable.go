@@ -1,5 +1,7 @@
 package jsonparsed
 
+import "github.com/firehole/firehole/services/parser/internal/jsonw"
+
 // lookupTableMetaSize is the fixed header before the address list.
 const lookupTableMetaSize = 56
 
@@ -36,9 +38,9 @@ func parseLookupTable(dst []byte, in Input, _ MintSource) ([]byte, string, error
 		dst = appendPubkey(dst, authority)
 	}
 	dst = append(dst, `,"deactivationSlot":`...)
-	dst = appendU64String(dst, deactivation)
+	dst = jsonw.AppendQuotedUint(dst, deactivation)
 	dst = append(dst, `,"lastExtendedSlot":`...)
-	dst = appendU64String(dst, lastExtended)
+	dst = jsonw.AppendQuotedUint(dst, lastExtended)
 	dst = append(dst, `,"lastExtendedSlotStartIndex":`...)
 	dst = appendU64(dst, uint64(startIndex))
 	return append(dst, `},"type":"lookupTable"}`...), "lookupTable", nil

@@ -1,5 +1,7 @@
 package jsonparsed
 
+import "github.com/firehole/firehole/services/parser/internal/jsonw"
+
 // parseNonce renders a system-program-owned durable nonce account
 // (bincode NonceVersions → State). Like agave, an Uninitialized nonce is not
 // parsable: an allocated, zeroed system account must not show up as a nonce.
@@ -19,6 +21,6 @@ func parseNonce(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	dst = append(dst, `,"blockhash":`...)
 	dst = appendPubkey(dst, blockhash)
 	dst = append(dst, `,"feeCalculator":{"lamportsPerSignature":`...)
-	dst = appendU64String(dst, fee)
+	dst = jsonw.AppendQuotedUint(dst, fee)
 	return append(dst, `}},"type":"initialized"}`...), "initialized", nil
 }

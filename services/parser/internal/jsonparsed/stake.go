@@ -1,5 +1,7 @@
 package jsonparsed
 
+import "github.com/firehole/firehole/services/parser/internal/jsonw"
+
 // parseStake renders a bincode StakeStateV2. delegation.warmupCooldownRate
 // is the deprecated f64 still stored in the account; agave 3.x prints it,
 // 4.1 does not.
@@ -45,18 +47,18 @@ func parseStake(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	dst = append(dst, `,"unixTimestamp":`...)
 	dst = appendI64(dst, lockTS)
 	dst = append(dst, `},"rentExemptReserve":`...)
-	dst = appendU64String(dst, reserve)
+	dst = jsonw.AppendQuotedUint(dst, reserve)
 	if tag == 1 {
 		return append(dst, `}},"type":"initialized"}`...), "initialized", nil
 	}
 	dst = append(dst, `},"stake":{"creditsObserved":`...)
 	dst = appendU64(dst, credits)
 	dst = append(dst, `,"delegation":{"activationEpoch":`...)
-	dst = appendU64String(dst, activation)
+	dst = jsonw.AppendQuotedUint(dst, activation)
 	dst = append(dst, `,"deactivationEpoch":`...)
-	dst = appendU64String(dst, deactivated)
+	dst = jsonw.AppendQuotedUint(dst, deactivated)
 	dst = append(dst, `,"stake":`...)
-	dst = appendU64String(dst, stake)
+	dst = jsonw.AppendQuotedUint(dst, stake)
 	dst = append(dst, `,"voter":`...)
 	dst = appendPubkey(dst, voter)
 	dst = append(dst, `,"warmupCooldownRate":`...)

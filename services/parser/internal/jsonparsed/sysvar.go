@@ -1,7 +1,7 @@
 package jsonparsed
 
 import (
-	"math/big"
+	"github.com/firehole/firehole/services/parser/internal/jsonw"
 
 	"github.com/firehole/firehole/pkg/solana"
 )
@@ -48,7 +48,7 @@ func parseSysvar(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 		fee := r.u64()
 		typ = "fees"
 		dst = append(dst, `{"info":{"feeCalculator":{"lamportsPerSignature":`...)
-		dst = appendU64String(dst, fee)
+		dst = jsonw.AppendQuotedUint(dst, fee)
 		dst = append(dst, "}}"...)
 	case solana.SysvarRecentBlockhashesID:
 		entries := r.records(40)
@@ -62,7 +62,7 @@ func parseSysvar(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 			dst = appendPubkey(dst, (*[32]byte)(entries[i:i+32]))
 			dst = append(dst, `,"feeCalculator":{"lamportsPerSignature":`...)
 			er := reader{b: entries[i+32 : i+40]}
-			dst = appendU64String(dst, er.u64())
+			dst = jsonw.AppendQuotedUint(dst, er.u64())
 			dst = append(dst, "}}"...)
 		}
 		dst = append(dst, ']')
@@ -74,7 +74,7 @@ func parseSysvar(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 		dst = append(dst, `,"exemptionThreshold":`...)
 		dst = appendF64(dst, threshold)
 		dst = append(dst, `,"lamportsPerByteYear":`...)
-		dst = appendU64String(dst, perByteYear)
+		dst = jsonw.AppendQuotedUint(dst, perByteYear)
 		dst = append(dst, '}')
 	case solana.SysvarRewardsID:
 		pointValue := r.f64()
@@ -153,7 +153,7 @@ func parseSysvar(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 		dst = append(dst, `{"info":{"active":`...)
 		dst = appendBool(dst, active)
 		dst = append(dst, `,"distributedRewards":`...)
-		dst = appendU64String(dst, distributed)
+		dst = jsonw.AppendQuotedUint(dst, distributed)
 		dst = append(dst, `,"distributionStartingBlockHeight":`...)
 		dst = appendU64(dst, height)
 		dst = append(dst, `,"numPartitions":`...)
@@ -161,9 +161,9 @@ func parseSysvar(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 		dst = append(dst, `,"parentBlockhash":`...)
 		dst = appendPubkey(dst, parent)
 		dst = append(dst, `,"totalPoints":"`...)
-		dst = appendU128(dst, pointsHi, pointsLo)
+		dst = jsonw.AppendUint128(dst, pointsHi, pointsLo)
 		dst = append(dst, `","totalRewards":`...)
-		dst = appendU64String(dst, total)
+		dst = jsonw.AppendQuotedUint(dst, total)
 		dst = append(dst, '}')
 	default:
 		return dst, "", errLayout
@@ -185,13 +185,4 @@ func appendBits(dst, words []byte) []byte {
 		out[i] = '0' + (words[i/8]>>(i%8))&1
 	}
 	return dst
-}
-
-func appendU128(dst []byte, hi, lo uint64) []byte {
-	if hi == 0 {
-		return appendU64(dst, lo)
-	}
-	v := new(big.Int).SetUint64(hi)
-	v.Lsh(v, 64).Or(v, new(big.Int).SetUint64(lo))
-	return v.Append(dst, 10)
 }

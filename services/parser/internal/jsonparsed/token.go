@@ -2,6 +2,7 @@ package jsonparsed
 
 import (
 	"encoding/binary"
+	"github.com/firehole/firehole/services/parser/internal/jsonw"
 	"math"
 	"math/big"
 	"strconv"
@@ -261,7 +262,7 @@ func appendMint(dst []byte, m *tokenMint, tlv []byte) []byte {
 	dst = append(dst, `,"isInitialized":true,"mintAuthority":`...)
 	dst = appendNilablePubkey(dst, m.mintAuthority)
 	dst = append(dst, `,"supply":`...)
-	dst = appendU64String(dst, m.supply)
+	dst = jsonw.AppendQuotedUint(dst, m.supply)
 	return append(dst, `},"type":"mint"}`...)
 }
 
@@ -867,9 +868,9 @@ func appendTokenMetadata(dst []byte, v []byte) ([]byte, bool) {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, '[')
-		dst = appendString(dst, k)
+		dst = jsonw.AppendString(dst, k)
 		dst = append(dst, ',')
-		dst = appendString(dst, val)
+		dst = jsonw.AppendString(dst, val)
 		dst = append(dst, ']')
 	}
 	if r.left() != 0 {
@@ -878,13 +879,13 @@ func appendTokenMetadata(dst []byte, v []byte) ([]byte, bool) {
 	dst = append(dst, `],"mint":`...)
 	dst = appendPubkey(dst, mint)
 	dst = append(dst, `,"name":`...)
-	dst = appendString(dst, name)
+	dst = jsonw.AppendString(dst, name)
 	dst = append(dst, `,"symbol":`...)
-	dst = appendString(dst, symbol)
+	dst = jsonw.AppendString(dst, symbol)
 	dst = append(dst, `,"updateAuthority":`...)
 	dst = appendOptPubkey(dst, auth)
 	dst = append(dst, `,"uri":`...)
-	dst = appendString(dst, uri)
+	dst = jsonw.AppendString(dst, uri)
 	return dst, true
 }
 

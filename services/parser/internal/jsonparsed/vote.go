@@ -1,6 +1,9 @@
 package jsonparsed
 
-import "github.com/firehole/firehole/pkg/base58"
+import (
+	"github.com/firehole/firehole/pkg/base58"
+	"github.com/firehole/firehole/services/parser/internal/jsonw"
+)
 
 // voteState holds a decoded vote account; the variable-length lists stay as
 // raw slices of fixed-size records and are rendered straight from the data.
@@ -135,11 +138,11 @@ func (v *voteState) append(dst []byte) []byte {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"credits":`...)
-		dst = appendU64String(dst, credits)
+		dst = jsonw.AppendQuotedUint(dst, credits)
 		dst = append(dst, `,"epoch":`...)
 		dst = appendU64(dst, epoch)
 		dst = append(dst, `,"previousCredits":`...)
-		dst = appendU64String(dst, prev)
+		dst = jsonw.AppendQuotedUint(dst, prev)
 		dst = append(dst, '}')
 	}
 	dst = append(dst, `],"inflationRewardsCollector":`...)
@@ -153,7 +156,7 @@ func (v *voteState) append(dst []byte) []byte {
 	dst = append(dst, `},"nodePubkey":`...)
 	dst = appendPubkey(dst, v.node)
 	dst = append(dst, `,"pendingDelegatorRewards":`...)
-	dst = appendU64String(dst, v.pendingRewards)
+	dst = jsonw.AppendQuotedUint(dst, v.pendingRewards)
 	dst = append(dst, `,"priorVoters":[],"rootSlot":`...)
 	if v.hasRoot {
 		dst = appendU64(dst, v.root)

@@ -32,13 +32,6 @@ func appendU64(dst []byte, v uint64) []byte { return strconv.AppendUint(dst, v, 
 
 func appendI64(dst []byte, v int64) []byte { return strconv.AppendInt(dst, v, 10) }
 
-// appendU64String writes a u64 as a JSON string (agave's StringAmount).
-func appendU64String(dst []byte, v uint64) []byte {
-	dst = append(dst, '"')
-	dst = strconv.AppendUint(dst, v, 10)
-	return append(dst, '"')
-}
-
 func appendBool(dst []byte, v bool) []byte {
 	if v {
 		return append(dst, "true"...)
@@ -165,44 +158,6 @@ func appendRustDisplayF64(dst []byte, f float64) []byte {
 		dst = append(dst, '.')
 		return append(dst, d[kk:]...)
 	}
-}
-
-// appendString writes s as a JSON string with serde_json's escaping: only
-// '"', '\\' and control characters below 0x20 are escaped. s must be valid
-// UTF-8 (Rust strings always are).
-func appendString[T string | []byte](dst []byte, s T) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c >= 0x20 && c != '"' && c != '\\' {
-			continue
-		}
-		dst = append(dst, s[start:i]...)
-		switch c {
-		case '"':
-			dst = append(dst, `\"`...)
-		case '\\':
-			dst = append(dst, `\\`...)
-		case '\b':
-			dst = append(dst, `\b`...)
-		case '\f':
-			dst = append(dst, `\f`...)
-		case '\n':
-			dst = append(dst, `\n`...)
-		case '\r':
-			dst = append(dst, `\r`...)
-		case '\t':
-			dst = append(dst, `\t`...)
-		default:
-			dst = append(dst, `\u00`...)
-			dst = append(dst, hex[c>>4], hex[c&0xf])
-		}
-		start = i + 1
-	}
-	dst = append(dst, s[start:]...)
-	return append(dst, '"')
 }
 
 // validString reports whether b would deserialize as a Rust String.

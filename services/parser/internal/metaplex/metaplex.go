@@ -21,8 +21,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/firehole/firehole/services/parser/internal/jsonw"
 	"strconv"
-	"unicode/utf8"
 
 	"github.com/firehole/firehole/pkg/base58"
 )
@@ -181,7 +181,7 @@ func (r *reader) trimmedString(dst []byte, what string) ([]byte, error) {
 	for len(s) > 0 && s[len(s)-1] == 0 {
 		s = s[:len(s)-1]
 	}
-	return appendString(dst, s), nil
+	return jsonw.AppendString(dst, s), nil
 }
 
 func (r *reader) metadata(dst []byte) ([]byte, error) {
@@ -317,9 +317,9 @@ func (r *reader) tailField(i int, dst []byte) ([]byte, error) {
 				return dst, err
 			}
 			dst = append(dst, `,"remaining":`...)
-			dst = appendQuotedUint(dst, remaining)
+			dst = jsonw.AppendQuotedUint(dst, remaining)
 			dst = append(dst, `,"total":`...)
-			dst = appendQuotedUint(dst, total)
+			dst = jsonw.AppendQuotedUint(dst, total)
 			return append(dst, '}'), nil
 		})
 	case 4:
@@ -336,7 +336,7 @@ func (r *reader) tailField(i int, dst []byte) ([]byte, error) {
 					return dst, err
 				}
 				dst = append(dst, `{"V1":{"size":`...)
-				dst = appendQuotedUint(dst, size)
+				dst = jsonw.AppendQuotedUint(dst, size)
 				return append(dst, "}}"...), nil
 			case 1:
 				pad, err := r.take(8, "collection_details padding")
@@ -433,11 +433,11 @@ func (r *reader) masterEdition(dst []byte) ([]byte, error) {
 	dst = append(dst, `{"key":"`...)
 	dst = append(dst, keyNames[key]...)
 	dst = append(dst, `","supply":`...)
-	dst = appendQuotedUint(dst, supply)
+	dst = jsonw.AppendQuotedUint(dst, supply)
 	dst = append(dst, `,"max_supply":`...)
 	dst, err = r.option(dst, "max_supply", func(dst []byte) ([]byte, error) {
 		v, err := r.u64("max_supply")
-		return appendQuotedUint(dst, v), err
+		return jsonw.AppendQuotedUint(dst, v), err
 	})
 	if err != nil {
 		return dst, err
@@ -467,50 +467,6 @@ func (r *reader) edition(dst []byte) ([]byte, error) {
 		return dst, err
 	}
 	dst = append(dst, `,"edition":`...)
-	dst = appendQuotedUint(dst, n)
+	dst = jsonw.AppendQuotedUint(dst, n)
 	return append(dst, '}'), nil
-}
-
-func appendQuotedUint(dst []byte, v uint64) []byte {
-	dst = append(dst, '"')
-	dst = strconv.AppendUint(dst, v, 10)
-	return append(dst, '"')
-}
-
-// appendString appends s as a JSON string; invalid UTF-8 becomes U+FFFD.
-func appendString(dst, s []byte) []byte {
-	const hex = "0123456789abcdef"
-	dst = append(dst, '"')
-	for i := 0; i < len(s); {
-		c := s[i]
-		if c >= 0x20 && c < utf8.RuneSelf && c != '"' && c != '\\' {
-			dst = append(dst, c)
-			i++
-			continue
-		}
-		if c < utf8.RuneSelf {
-			switch c {
-			case '"', '\\':
-				dst = append(dst, '\\', c)
-			case '\n':
-				dst = append(dst, '\\', 'n')
-			case '\t':
-				dst = append(dst, '\\', 't')
-			case '\r':
-				dst = append(dst, '\\', 'r')
-			default:
-				dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
-			}
-			i++
-			continue
-		}
-		r, size := utf8.DecodeRune(s[i:])
-		if r == utf8.RuneError && size == 1 {
-			dst = append(dst, `\ufffd`...)
-		} else {
-			dst = append(dst, s[i:i+size]...)
-		}
-		i += size
-	}
-	return append(dst, '"')
 }
