@@ -243,7 +243,10 @@ func (c *Conn) ping() {
 		return
 	default:
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.opts.PingInterval)
+	// coder/websocket closes the connection when a ping's context ends
+	// while the ping waits to be written; behind a batch of frames that can
+	// take up to WriteTimeout, which is the bound for a stuck socket.
+	ctx, cancel := context.WithTimeout(context.Background(), max(c.opts.PingInterval, c.opts.WriteTimeout))
 	err := c.ws.Ping(ctx)
 	cancel()
 	if err == nil {
