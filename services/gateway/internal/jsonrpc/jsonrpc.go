@@ -11,6 +11,7 @@ import (
 	"strconv"
 
 	"github.com/firehole/firehole/pkg/base58"
+	"github.com/firehole/firehole/pkg/bus"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 	"github.com/firehole/firehole/services/gateway/internal/uiaccount"
 )
@@ -151,21 +152,9 @@ func ParseCommitment(s string, def fireholev1.Commitment) (fireholev1.Commitment
 func CheckCommitment(want, have fireholev1.Commitment) *Error {
 	if want > have {
 		return InvalidParams(fmt.Sprintf("Invalid params: commitment %q is not available; this deployment serves %q data.",
-			commitmentName(want), commitmentName(have)))
+			bus.CommitmentToken(want), bus.CommitmentToken(have)))
 	}
 	return nil
-}
-
-func commitmentName(c fireholev1.Commitment) string {
-	switch c {
-	case fireholev1.Commitment_COMMITMENT_PROCESSED:
-		return "processed"
-	case fireholev1.Commitment_COMMITMENT_CONFIRMED:
-		return "confirmed"
-	case fireholev1.Commitment_COMMITMENT_FINALIZED:
-		return "finalized"
-	}
-	return "unspecified"
 }
 
 // AccountConfig is RpcAccountInfoConfig plus the program-accounts fields
