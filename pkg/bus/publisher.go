@@ -35,6 +35,7 @@ type inflight struct {
 	fut  jetstream.PubAckFuture
 	done func(*jetstream.PubAck, error)
 	err  error
+	sent time.Time // last publish attempt
 }
 
 // PublisherOptions tune a Publisher.
@@ -90,7 +91,7 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg, done func(*jetst
 		return ctx.Err()
 	}
 	p.inFlight.Add(1)
-	it := &inflight{msg: msg, done: done}
+	it := &inflight{msg: msg, done: done, sent: time.Now()}
 	it.fut, it.err = p.js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Second))
 	p.queue <- it
 	return nil
@@ -158,12 +159,18 @@ func (p *Publisher) complete(ctx context.Context, it *inflight) {
 		if p.onRetry != nil {
 			p.onRetry(it.err)
 		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			continue
+		// The wait counts from this message's last attempt: after an outage
+		// the messages behind the first failed long ago and go again at once,
+		// instead of each sleeping in turn.
+		if d := wait - time.Since(it.sent); d > 0 {
+			select {
+			case <-time.After(d):
+			case <-ctx.Done():
+				continue
+			}
 		}
 		wait = min(wait*2, p.retryMax)
+		it.sent = time.Now()
 		it.fut, it.err = p.js.PublishMsgAsync(it.msg, jetstream.WithStallWait(time.Second))
 	}
 }
