@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
@@ -548,14 +549,18 @@ func TestTwoIngestorsNoDuplicates(t *testing.T) {
 	}
 }
 
-func publishedTotal(m *metrics.Metrics) float64 {
+func receivedTotal(m *metrics.Metrics) float64 { return sumPrograms(m.Received) }
+
+func publishedTotal(m *metrics.Metrics) float64 { return sumPrograms(m.Published) }
+
+func sumPrograms(c *prometheus.CounterVec) float64 {
 	var n float64
 	for _, p := range append(ingest.KnownPrograms(), [32]byte{}) {
 		label := "other"
 		if p != ([32]byte{}) {
 			label = base58.Encode32(&p)
 		}
-		n += testutil.ToFloat64(m.Published.WithLabelValues(label))
+		n += testutil.ToFloat64(c.WithLabelValues(label))
 	}
 	return n
 }
@@ -568,6 +573,19 @@ func TestNATSRestartNoLoss(t *testing.T) {
 	start := waitProcessedSlot(t, js, 1)
 	waitProcessedSlot(t, js, start+10)
 
+	// NATS is down for a second: the ingestor keeps at most MaxInFlight
+	// publishes and stops reading the stream instead of buffering.
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	time.Sleep(300 * time.Millisecond)
+	received := receivedTotal(in.m)
+	time.Sleep(700 * time.Millisecond)
+	if inflight := testutil.ToFloat64(in.m.InFlight); inflight > 512 {
+		t.Errorf("%v publishes in flight; the bound is 512", inflight)
+	}
+	if more := receivedTotal(in.m) - received; more > 512 {
+		t.Errorf("read %v more updates while NATS was down; reading should stop at the in-flight bound", more)
+	}
 	ns.Restart(t)
 	last := waitProcessedSlot(t, js, h.srv.Slot()+15)
 	in.Stop(t)

@@ -45,10 +45,10 @@ type Script func(s *Stream) error
 // Server is the fake. Zero value is not usable; use Start.
 type Server struct {
 	geyser.UnimplementedGeyserServer
-	Addr   string
-	XToken string // required x-token when not empty
+	Addr string
 
 	mu       sync.Mutex
+	xToken   string
 	script   Script
 	n        int
 	requests []*geyser.SubscribeRequest
@@ -70,6 +70,13 @@ func Start(t testing.TB, script Script, opts ...grpc.ServerOption) *Server {
 	return s
 }
 
+// RequireToken makes later streams require this x-token.
+func (s *Server) RequireToken(token string) {
+	s.mu.Lock()
+	s.xToken = token
+	s.mu.Unlock()
+}
+
 // SetScript replaces the script for later streams.
 func (s *Server) SetScript(script Script) {
 	s.mu.Lock()
@@ -87,8 +94,11 @@ func (s *Server) Requests() []*geyser.SubscribeRequest {
 // Subscribe implements geyser.GeyserServer.
 func (s *Server) Subscribe(srv grpc.BidiStreamingServer[geyser.SubscribeRequest, geyser.SubscribeUpdate]) error {
 	md, _ := metadata.FromIncomingContext(srv.Context())
-	if s.XToken != "" {
-		if v := md.Get("x-token"); len(v) == 0 || v[0] != s.XToken {
+	s.mu.Lock()
+	token := s.xToken
+	s.mu.Unlock()
+	if token != "" {
+		if v := md.Get("x-token"); len(v) == 0 || v[0] != token {
 			return status.Error(codes.Unauthenticated, "No valid auth token")
 		}
 	}

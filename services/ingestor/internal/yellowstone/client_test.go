@@ -156,7 +156,7 @@ func TestResumeFromLastFullSlot(t *testing.T) {
 		}
 		return geyserfake.Hold(s)
 	})
-	srv.XToken = "secret"
+	srv.RequireToken("secret")
 	h := newRecorder()
 	_, m := startClient(t, srv.Addr, Options{}, h)
 	h.waitFor(t, "second stream", func() bool { return len(srv.Requests()) >= 2 })
@@ -363,7 +363,7 @@ func TestBadInputSkipped(t *testing.T) {
 func TestWrongTokenKeepsRetrying(t *testing.T) {
 	t.Parallel()
 	srv := geyserfake.Start(t, geyserfake.Hold)
-	srv.XToken = "other"
+	srv.RequireToken("other")
 	h := newRecorder()
 	_, m := startClient(t, srv.Addr, Options{}, h)
 	h.waitFor(t, "two refusals", func() bool {
