@@ -68,9 +68,9 @@ func New(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, opt Op
 	if err != nil {
 		return nil, err
 	}
-	st := store.New(pool, store.Options{Schema: opt.Schema, History: opt.History, HistoryPartitionSlots: opt.HistoryPartitionSlots})
-	policy := bus.NewPolicy(js, Stage, log, reg)
 	m := consumer.NewMetrics(reg)
+	st := store.New(pool, store.Options{Schema: opt.Schema, History: opt.History, HistoryPartitionSlots: opt.HistoryPartitionSlots, ObservePhase: m.ObservePhase})
+	policy := bus.NewPolicy(js, Stage, log, reg)
 	p := &Persister{opt: opt, log: log, store: st, metrics: m}
 	p.accounts = &consumer.Loop[store.Row]{
 		Kind:    "accounts",

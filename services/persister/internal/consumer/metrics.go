@@ -2,6 +2,7 @@ package consumer
 
 import (
 	"errors"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -15,6 +16,12 @@ type Metrics struct {
 	batchSeconds  *prometheus.HistogramVec
 	batchSize     *prometheus.HistogramVec
 	commitLatency *prometheus.HistogramVec
+	phaseSeconds  *prometheus.HistogramVec
+}
+
+// ObservePhase records one phase of an account batch write (store.Options).
+func (m *Metrics) ObservePhase(phase string, d time.Duration) {
+	m.phaseSeconds.WithLabelValues(phase).Observe(d.Seconds())
 }
 
 // NewMetrics registers the metrics on reg (nil: not registered).
@@ -44,9 +51,13 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "persister_publish_to_commit_seconds", Help: "Time from a message's storage in JetStream to the commit of its batch.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}, []string{"kind"}),
+		phaseSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "persister_account_batch_phase_seconds", Help: "Time of each phase of an account batch write (copy, history, upsert, commit).",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15),
+		}, []string{"phase"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.messages, m.invalid, m.changed, m.writeErrors, m.batchSeconds, m.batchSize, m.commitLatency} {
+		for _, c := range []prometheus.Collector{m.messages, m.invalid, m.changed, m.writeErrors, m.batchSeconds, m.batchSize, m.commitLatency, m.phaseSeconds} {
 			if err := reg.Register(c); err != nil {
 				var are prometheus.AlreadyRegisteredError
 				if !errors.As(err, &are) {

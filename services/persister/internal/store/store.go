@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -29,6 +30,9 @@ type Options struct {
 	Schema                string
 	History               bool   // also insert every update into account_history
 	HistoryPartitionSlots uint64 // width of an account_history partition
+	// ObservePhase, if set, gets the duration of each phase of a batch
+	// write: "copy", "history", "upsert", "commit".
+	ObservePhase func(phase string, d time.Duration)
 }
 
 // Store writes batches of account updates and slots. It is safe for
@@ -153,27 +157,39 @@ func (s *Store) WriteAccounts(ctx context.Context, rows []Row) (Result, error) {
 		rows = Dedup(rows)
 	}
 	var res Result
+	t := time.Now()
+	phase := func(name string) {
+		if s.opt.ObservePhase != nil {
+			now := time.Now()
+			s.opt.ObservePhase(name, now.Sub(t))
+			t = now
+		}
+	}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		n, err := tx.CopyFrom(ctx, pgx.Identifier{stagingTable}, columns, &rowSource{rows: rows, i: -1})
 		if err != nil {
 			return fmt.Errorf("copy into staging: %w", err)
 		}
 		res.Staged = int(n)
+		phase("copy")
 		if s.opt.History {
 			if _, err := tx.Exec(ctx, s.historySQL); err != nil {
 				return fmt.Errorf("insert history: %w", err)
 			}
+			phase("history")
 		}
 		tag, err := tx.Exec(ctx, s.upsertSQL)
 		if err != nil {
 			return fmt.Errorf("upsert accounts: %w", err)
 		}
 		res.Changed = tag.RowsAffected()
+		phase("upsert")
 		return nil
 	})
 	if err != nil {
 		return Result{}, err
 	}
+	phase("commit")
 	return res, nil
 }
 
