@@ -7,6 +7,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"google.golang.org/grpc"
@@ -46,6 +47,8 @@ type Script func(s *Stream) error
 type Server struct {
 	geyser.UnimplementedGeyserServer
 	Addr string
+	// Slot is what GetSlot answers; 0 answers Unimplemented.
+	Slot atomic.Uint64
 
 	mu       sync.Mutex
 	xToken   string
@@ -127,6 +130,14 @@ func (s *Server) Subscribe(srv grpc.BidiStreamingServer[geyser.SubscribeRequest,
 		}
 	}()
 	return script(st)
+}
+
+// GetSlot implements geyser.GeyserServer.
+func (s *Server) GetSlot(context.Context, *geyser.GetSlotRequest) (*geyser.GetSlotResponse, error) {
+	if n := s.Slot.Load(); n > 0 {
+		return &geyser.GetSlotResponse{Slot: n}, nil
+	}
+	return nil, status.Error(codes.Unimplemented, "GetSlot")
 }
 
 // Hold is a script step that keeps the stream open until the client leaves.

@@ -125,6 +125,7 @@ func (c *Client) LastFullSlot() uint64 { return c.lastFull }
 
 // Run keeps a stream open until ctx ends (returns nil) or the handler fails.
 func (c *Client) Run(ctx context.Context) error {
+	c.checkResumeSlot(ctx)
 	attempt := 0
 	for {
 		req := c.request()
@@ -164,6 +165,34 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		case <-t.C:
 		}
+	}
+}
+
+// resumeAheadTolerance is how far (in slots, about a minute) a resume point
+// may lie ahead of the server's slot; a lagging endpoint of the same chain
+// catches up within it.
+const resumeAheadTolerance = 150
+
+// checkResumeSlot drops a resume point (from JetStream) that lies well ahead
+// of the server's current slot: the stream was filled from another chain or a
+// simulator that started over, and a from_slot in the future would wait
+// for hours. A server without GetSlot keeps the resume point.
+func (c *Client) checkResumeSlot(ctx context.Context) {
+	if c.lastFull == 0 {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	commitment := c.commitment
+	resp, err := c.api.GetSlot(cctx, &geyser.GetSlotRequest{Commitment: &commitment})
+	if err != nil {
+		c.log.Debug().Err(err).Msg("get slot; keeping the resume point")
+		return
+	}
+	if resp.GetSlot()+resumeAheadTolerance < c.lastFull {
+		c.log.Warn().Uint64("resume_slot", c.lastFull).Uint64("server_slot", resp.GetSlot()).
+			Msg("resume point is ahead of the server; starting live")
+		c.lastFull = 0
 	}
 }
 

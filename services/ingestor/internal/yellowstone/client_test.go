@@ -3,6 +3,7 @@ package yellowstone
 import (
 	"context"
 	"errors"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -255,6 +256,43 @@ func TestGapWhenResumeUnavailable(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestResumeSlotAtStart(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		serverSlot uint64 // 0: GetSlot unimplemented
+		want       *uint64
+	}{
+		{"behind the server", 5000, ptr(uint64(998))},
+		{"server cannot tell", 0, ptr(uint64(998))},
+		{"slightly ahead of a lagging server", 900, ptr(uint64(998))},
+		{"far ahead of the server (new chain)", 500, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			srv := geyserfake.Start(t, geyserfake.Hold)
+			srv.Slot.Store(tt.serverSlot)
+			startClient(t, srv.Addr, Options{ResumeSlot: 1000}, newRecorder())
+			h := newRecorder()
+			h.waitFor(t, "a stream", func() bool { return len(srv.Requests()) == 1 })
+			got := srv.Requests()[0].FromSlot
+			if (got == nil) != (tt.want == nil) || got != nil && *got != *tt.want {
+				t.Errorf("from_slot = %v; want %v", fmtPtr(got), fmtPtr(tt.want))
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+func fmtPtr(p *uint64) string {
+	if p == nil {
+		return "none (live)"
+	}
+	return strconv.FormatUint(*p, 10)
 }
 
 func TestPings(t *testing.T) {
