@@ -143,6 +143,11 @@ func dial(ctx context.Context, u string) (*websocket.Conn, error) {
 }
 
 func rss(metricsURL string) (float64, error) {
+	return metric(metricsURL, "process_resident_memory_bytes")
+}
+
+// metric reads one unlabelled sample from the gateway's /metrics.
+func metric(metricsURL, name string) (float64, error) {
 	resp, err := http.Get(metricsURL + "/metrics")
 	if err != nil {
 		return 0, err
@@ -150,11 +155,11 @@ func rss(metricsURL string) (float64, error) {
 	defer resp.Body.Close()
 	sc := bufio.NewScanner(resp.Body)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "process_resident_memory_bytes "); ok {
+		if v, ok := strings.CutPrefix(sc.Text(), name+" "); ok {
 			return strconv.ParseFloat(v, 64)
 		}
 	}
-	return 0, errors.New("process_resident_memory_bytes not found")
+	return 0, errors.New(name + " not found")
 }
 
 // idle opens n connections that each hold one accountSubscribe, and reports
@@ -164,6 +169,8 @@ func idle(ctx context.Context, o opts) error {
 	if err != nil {
 		return err
 	}
+	heap0, _ := metric(o.metrics, "go_memstats_heap_inuse_bytes")
+	stack0, _ := metric(o.metrics, "go_memstats_stack_inuse_bytes")
 	conns := make([]*websocket.Conn, 0, o.n)
 	defer func() {
 		for _, c := range conns {
@@ -194,8 +201,11 @@ func idle(ctx context.Context, o opts) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("idle: %d connections (one accountSubscribe each) opened in %s; gateway RSS %.1f MiB -> %.1f MiB; %.1f KiB per connection\n",
-		o.n, took.Round(time.Millisecond), before/(1<<20), after/(1<<20), (after-before)/float64(o.n)/1024)
+	heap1, _ := metric(o.metrics, "go_memstats_heap_inuse_bytes")
+	stack1, _ := metric(o.metrics, "go_memstats_stack_inuse_bytes")
+	fmt.Printf("idle: %d connections (one accountSubscribe each) opened in %s; gateway RSS %.1f MiB -> %.1f MiB; %.1f KiB per connection (heap in use %.1f KiB, stacks %.1f KiB per connection)\n",
+		o.n, took.Round(time.Millisecond), before/(1<<20), after/(1<<20), (after-before)/float64(o.n)/1024,
+		(heap1-heap0)/float64(o.n)/1024, (stack1-stack0)/float64(o.n)/1024)
 	return nil
 }
 

@@ -175,8 +175,21 @@ func (c *Conn) Run(ctx context.Context, h Handler) error {
 			return err
 		}
 		c.lastSeen.Store(time.Now().UnixNano())
-		h(ctx, typ, data)
+		handle(ctx, h, typ, data)
 	}
+}
+
+// handle runs h on a short-lived goroutine and waits for it, so messages are
+// still handled one at a time and in order. Handling a request (JSON
+// decoding, subscribing) needs a deep stack; grown on the reader goroutine,
+// that stack would stay with the connection for as long as it is idle.
+func handle(ctx context.Context, h Handler, typ websocket.MessageType, data []byte) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h(ctx, typ, data)
+	}()
+	<-done
 }
 
 // drain writes queued frames, a whole batch per wakeup, and exits when the

@@ -24,10 +24,39 @@ type Listener interface {
 
 // Message is one NATS message with per-message state shared by all the
 // listeners of the subject (decoded forms, encoded frames). Listeners of one
-// subject run one after another, so Shared needs no lock.
+// subject run one after another, so the shared state needs no lock.
 type Message struct {
-	Msg    *nats.Msg
-	Shared map[any]any
+	Msg *nats.Msg
+
+	// The first shared value is kept inline: the usual listener stores one
+	// (the decoded account), so most messages allocate no map.
+	k0, v0 any
+	more   map[any]any
+}
+
+// NewMessage wraps m for delivery.
+func NewMessage(m *nats.Msg) *Message { return &Message{Msg: m} }
+
+// Load returns the value stored under key for this message.
+func (m *Message) Load(key any) (any, bool) {
+	if m.k0 == key && m.k0 != nil {
+		return m.v0, true
+	}
+	v, ok := m.more[key]
+	return v, ok
+}
+
+// Store keeps v under key for the other listeners of this message.
+func (m *Message) Store(key, v any) {
+	switch {
+	case m.k0 == nil || m.k0 == key:
+		m.k0, m.v0 = key, v
+	default:
+		if m.more == nil {
+			m.more = map[any]any{}
+		}
+		m.more[key] = v
+	}
 }
 
 // Hooks observe the hub (metrics). Both may be nil.
@@ -102,7 +131,7 @@ func (h *Hub) dispatch(ch chan *nats.Msg) {
 			if len(ls) == 0 {
 				continue
 			}
-			hm := &Message{Msg: m, Shared: map[any]any{}}
+			hm := NewMessage(m)
 			for _, l := range ls {
 				l.Deliver(hm)
 			}

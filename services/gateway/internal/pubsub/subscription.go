@@ -165,7 +165,8 @@ type decoded struct {
 
 // account decodes the message's DecodedAccount once per NATS message.
 func account(m *hub.Message) (*uiaccount.Cache, error) {
-	if d, ok := m.Shared[decodedKey{}].(*decoded); ok {
+	if v, ok := m.Load(decodedKey{}); ok {
+		d := v.(*decoded)
 		return d.cache, d.err
 	}
 	var a fireholev1.DecodedAccount
@@ -174,7 +175,7 @@ func account(m *hub.Message) (*uiaccount.Cache, error) {
 	if err == nil {
 		d.cache = uiaccount.NewCache(&a)
 	}
-	m.Shared[decodedKey{}] = d
+	m.Store(decodedKey{}, d)
 	return d.cache, err
 }
 
