@@ -122,8 +122,9 @@ func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 	}
 	defer conn.Close()
 	var resume uint64
+	var resumeAt time.Time
 	if cfg.ResumeOnStart {
-		resume = resumeSlot(ctx, js, commitment)
+		resume, resumeAt = resumeSlot(ctx, js, commitment)
 		if resume > 0 {
 			log.Info().Uint64("slot", resume).Msg("resuming after the newest complete slot in JetStream")
 		}
@@ -142,14 +143,16 @@ func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 		rec = recorder{f}
 	}
 	client := yellowstone.New(conn, yellowstone.Options{
-		Request:        req,
-		SilenceTimeout: cfg.SilenceTimeout,
-		PingInterval:   cfg.PingInterval,
-		BackoffMin:     cfg.BackoffMin,
-		BackoffMax:     cfg.BackoffMax,
-		FromSlotMargin: cfg.FromSlotMargin,
-		ResumeSlot:     resume,
-		Recorder:       rec,
+		Request:         req,
+		SilenceTimeout:  cfg.SilenceTimeout,
+		PingInterval:    cfg.PingInterval,
+		BackoffMin:      cfg.BackoffMin,
+		BackoffMax:      cfg.BackoffMax,
+		FromSlotMargin:  cfg.FromSlotMargin,
+		ResumeSlot:      resume,
+		ResumeSlotAt:    resumeAt,
+		DuplicateWindow: cfg.DuplicateWindow,
+		Recorder:        rec,
 	}, in, log, m)
 
 	health := lifecycle.NewHealth()
@@ -204,23 +207,23 @@ func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 }
 
 // resumeSlot is the newest slot status in JetStream that marks a slot
-// complete at the commitment, or 0 when there is none.
-func resumeSlot(ctx context.Context, js jetstream.JetStream, c geyser.CommitmentLevel) uint64 {
+// complete at the commitment and when it was stored, or 0 when there is none.
+func resumeSlot(ctx context.Context, js jetstream.JetStream, c geyser.CommitmentLevel) (uint64, time.Time) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := js.Stream(ctx, bus.StreamRaw)
 	if err != nil {
-		return 0
+		return 0, time.Time{}
 	}
 	msg, err := st.GetLastMsgForSubject(ctx, bus.SlotSubject(ingest.SlotStatus(yellowstone.FullStatus(c))))
 	if err != nil {
-		return 0
+		return 0, time.Time{}
 	}
 	var su fireholev1.SlotUpdate
 	if err := proto.Unmarshal(msg.Data, &su); err != nil {
-		return 0
+		return 0, time.Time{}
 	}
-	return su.GetSlot()
+	return su.GetSlot(), msg.Time
 }
 
 // httpHandler adds the profiler to the operational endpoints when asked.

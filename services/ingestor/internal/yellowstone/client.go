@@ -61,9 +61,13 @@ type Options struct {
 	// from JetStream at start): the first stream resumes from it as after a
 	// reconnect, so a restart of the process loses nothing the server can
 	// still replay and reports a gap for what it cannot.
-	ResumeSlot uint64
-	Recorder   Recorder
-	Jitter     func() float64 // in [0,1); nil uses math/rand
+	ResumeSlot   uint64
+	ResumeSlotAt time.Time // when ResumeSlot was seen complete, if known
+	// DuplicateWindow is JetStream's de-duplication window; a resume that
+	// replays older updates is logged, as those are stored a second time.
+	DuplicateWindow time.Duration
+	Recorder        Recorder
+	Jitter          func() float64 // in [0,1); nil uses math/rand
 }
 
 // Client is one Yellowstone subscription. Run it once.
@@ -76,8 +80,9 @@ type Client struct {
 
 	commitment geyser.CommitmentLevel
 	lastFull   uint64 // highest slot seen complete at the commitment; 0 = none
-	live       bool   // the server cannot replay: next session subscribes without from_slot
-	gap        *Gap   // open gap waiting for the first slot after reconnect
+	lastFullAt time.Time
+	live       bool // the server cannot replay: next session subscribes without from_slot
+	gap        *Gap // open gap waiting for the first slot after reconnect
 	connected  atomic.Bool
 	pingID     int32
 	recvSince  atomic.Int64 // unix nanos when the pending Recv started; 0 when not in Recv
@@ -102,6 +107,7 @@ func New(conn grpc.ClientConnInterface, opts Options, h Handler, log zerolog.Log
 		m:          m,
 		commitment: opts.Request.GetCommitment(),
 		lastFull:   opts.ResumeSlot,
+		lastFullAt: opts.ResumeSlotAt,
 	}
 }
 
@@ -219,6 +225,10 @@ func (c *Client) request() *geyser.SubscribeRequest {
 			from = c.lastFull - c.opts.FromSlotMargin
 		}
 		req.FromSlot = &from
+		if w := c.opts.DuplicateWindow; w > 0 && !c.lastFullAt.IsZero() && time.Since(c.lastFullAt) > w {
+			c.log.Warn().Uint64("from_slot", from).Dur("since_last_slot", time.Since(c.lastFullAt)).Dur("duplicate_window", w).
+				Msg("resume replays updates older than the de-duplication window; they are stored again (consumers are idempotent)")
+		}
 	}
 	return req
 }
@@ -309,6 +319,7 @@ func (c *Client) dispatch(ctx context.Context, u *geyser.SubscribeUpdate, pings 
 		}
 		if fullAt(c.commitment, s.GetStatus()) && s.GetSlot() > c.lastFull {
 			c.lastFull = s.GetSlot()
+			c.lastFullAt = time.Now()
 			c.m.LastFullSlot.Set(float64(c.lastFull))
 		}
 		return c.handler.HandleUpdate(ctx, u)
