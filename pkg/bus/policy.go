@@ -122,6 +122,19 @@ func (p *Policy) Retry(msg jetstream.Msg, cause error) {
 // DeadLetter copies msg with the reason to the stage's dead-letter subject
 // and terminates it.
 func (p *Policy) DeadLetter(ctx context.Context, msg jetstream.Msg, cause error) {
+	if err := p.publishDeadLetter(ctx, msg, cause); err != nil {
+		p.log.Error().Err(err).Str("subject", msg.Subject()).Msg("dead-letter publish; will retry the message")
+		p.Retry(msg, cause)
+		return
+	}
+	if terr := msg.TermWithReason(truncate(cause.Error(), 200)); terr != nil {
+		p.log.Warn().Err(terr).Str("subject", msg.Subject()).Msg("term")
+	}
+	p.outcomes.WithLabelValues(p.stage, "dead").Inc()
+	p.log.Warn().Err(cause).Str("subject", msg.Subject()).Msg("dead-lettered")
+}
+
+func (p *Policy) publishDeadLetter(ctx context.Context, msg jetstream.Msg, cause error) error {
 	dl := &fireholev1.DeadLetter{
 		Stage:    p.stage,
 		Subject:  msg.Subject(),
@@ -141,27 +154,19 @@ func (p *Policy) DeadLetter(ctx context.Context, msg jetstream.Msg, cause error)
 		dl.Stream, dl.StreamSequence, dl.Deliveries = md.Stream, md.Sequence.Stream, md.NumDelivered
 	}
 	body, err := proto.Marshal(dl)
-	if err == nil {
-		out := nats.NewMsg(DLQSubject(p.stage))
-		out.Data = body
-		out.Header.Set(HeaderError, truncate(cause.Error(), 512))
-		if dl.Stream != "" {
-			out.Header.Set(HeaderMsgID, "dlq:"+p.stage+":"+dl.Stream+":"+itoa(dl.StreamSequence))
-		}
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		_, err = p.js.PublishMsg(pctx, out)
-		cancel()
-	}
 	if err != nil {
-		p.log.Error().Err(err).Str("subject", msg.Subject()).Msg("dead-letter publish; will retry the message")
-		p.Retry(msg, cause)
-		return
+		return err
 	}
-	if terr := msg.TermWithReason(truncate(cause.Error(), 200)); terr != nil {
-		p.log.Warn().Err(terr).Str("subject", msg.Subject()).Msg("term")
+	out := nats.NewMsg(DLQSubject(p.stage))
+	out.Data = body
+	out.Header.Set(HeaderError, truncate(cause.Error(), 512))
+	if dl.Stream != "" {
+		out.Header.Set(HeaderMsgID, "dlq:"+p.stage+":"+dl.Stream+":"+itoa(dl.StreamSequence))
 	}
-	p.outcomes.WithLabelValues(p.stage, "dead").Inc()
-	p.log.Warn().Err(cause).Str("subject", msg.Subject()).Msg("dead-lettered")
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	_, err = p.js.PublishMsg(pctx, out)
+	return err
 }
 
 func truncate(s string, n int) string {

@@ -19,6 +19,7 @@ type metrics struct {
 	decodeTime   prometheus.Histogram
 	consumerLag  *prometheus.GaugeVec
 	published    prometheus.Counter
+	rewinds      prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer, inFlight, pending func() float64) *metrics {
@@ -60,10 +61,14 @@ func newMetrics(reg prometheus.Registerer, inFlight, pending func() float64) *me
 			Name: "firehole_parser_published_total",
 			Help: "Decoded messages acknowledged by JetStream (re-decodes included).",
 		}),
+		rewinds: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "firehole_parser_rewinds_total",
+			Help: "Partitions reset to their ack floor after a raw message could not be republished or dead-lettered.",
+		}),
 	}
 	if reg != nil {
 		reg.MustRegister(m.decoded, m.decodeErrors, m.awaitingMint, m.redecoded, m.pendingDrop,
-			m.mintLookups, m.decodeTime, m.consumerLag, m.published,
+			m.mintLookups, m.decodeTime, m.consumerLag, m.published, m.rewinds,
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "firehole_parser_publish_in_flight",
 				Help: "Decoded messages published and not yet acknowledged by JetStream.",

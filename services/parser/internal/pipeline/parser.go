@@ -57,6 +57,7 @@ type Options struct {
 	MaxPending  int           // accounts kept awaiting a mint, over all partitions
 	Batch       int           // raw messages pulled per request
 	LagInterval time.Duration // how often consumer lag is polled
+	AckFlush    time.Duration // how often settled raw messages are acked at the latest
 	Sweep       time.Duration // how often pending accounts are re-checked
 	Now         func() time.Time
 }
@@ -79,6 +80,9 @@ func (o *Options) defaults() {
 	}
 	if o.LagInterval <= 0 {
 		o.LagInterval = 5 * time.Second
+	}
+	if o.AckFlush <= 0 {
+		o.AckFlush = 20 * time.Millisecond
 	}
 	if o.Sweep <= 0 {
 		o.Sweep = time.Second
@@ -154,10 +158,13 @@ func New(nc *nats.Conn, js jetstream.JetStream, dec Decoder, mints Mints, o Opti
 		}
 		p.workers = append(p.workers, &worker{
 			p: p, idx: i, part: part, pub: pub, maxInFlight: perInFlight,
-			wake:    make(chan [32]byte, 1024),
-			pending: newPendingSet(perPending),
-			log:     log.With().Int("partition", part).Logger(),
-			counts:  make(map[countKey]prometheus.Counter),
+			consumer: ConsumerName(o.Durable, part),
+			acks:     newAcker(perInFlight / 4),
+			in:       make(chan jetstream.Msg, o.Batch),
+			wake:     make(chan [32]byte, 1024),
+			pending:  newPendingSet(perPending),
+			log:      log.With().Int("partition", part).Logger(),
+			counts:   make(map[countKey]prometheus.Counter),
 		})
 	}
 	return p, nil
@@ -172,10 +179,8 @@ func (p *Parser) Ready() <-chan struct{} { return p.ready }
 func (p *Parser) Run(ctx context.Context) error {
 	consumers := make([]jetstream.Consumer, len(p.workers))
 	for i, w := range p.workers {
-		cfg := bus.ConsumerConfig(ConsumerName(p.opts.Durable, w.part),
-			[]string{bus.AccountFilter(bus.RawAccountRoot, "", "", w.part)},
-			p.opts.AckWait, 2*w.maxInFlight+p.opts.Batch)
-		c, err := bus.EnsureConsumer(ctx, p.js, bus.StreamRaw, cfg)
+		cfg := ConsumerConfig(w.consumer, w.part, p.opts.AckWait, 2*w.maxInFlight+p.opts.Batch)
+		c, err := p.ensureConsumer(ctx, cfg)
 		if err != nil {
 			return err
 		}
@@ -187,6 +192,7 @@ func (p *Parser) Run(ctx context.Context) error {
 		g.Go(func() error { return w.run(gctx, consumers[i], started) })
 	}
 	g.Go(func() error { p.pollLag(gctx, consumers); return nil })
+	g.Go(func() error { p.flushAcks(gctx); return nil })
 	go func() {
 		for range p.workers {
 			select {
@@ -199,6 +205,64 @@ func (p *Parser) Run(ctx context.Context) error {
 		p.log.Info().Ints("partitions", p.opts.Partitions).Msg("consuming")
 	}()
 	return g.Wait()
+}
+
+// ConsumerConfig is the durable consumer of one partition: the contract's
+// consumer (bus.ConsumerConfig) with AckAllPolicy. A partition is processed
+// in order, so one ack settles a whole run of republished messages.
+func ConsumerConfig(durable string, part int, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
+	cfg := bus.ConsumerConfig(durable, []string{bus.AccountFilter(bus.RawAccountRoot, "", "", part)}, ackWait, maxAckPending)
+	cfg.AckPolicy = jetstream.AckAllPolicy
+	return cfg
+}
+
+// ensureConsumer creates or updates a partition's consumer and resets it to
+// its ack floor, so that whatever an earlier run received but did not settle
+// is delivered again first, in stream order (with AckAll, acking a later
+// message would otherwise settle it unprocessed). A consumer left by a parser
+// that acked explicitly cannot change its ack policy: it is replaced by one
+// that starts after the old ack floor.
+func (p *Parser) ensureConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+	c, err := p.js.CreateOrUpdateConsumer(ctx, bus.StreamRaw, cfg)
+	if err != nil {
+		old, ierr := p.js.Consumer(ctx, bus.StreamRaw, cfg.Durable)
+		if ierr != nil || old.CachedInfo().Config.AckPolicy == cfg.AckPolicy {
+			return nil, fmt.Errorf("ensure consumer %s on %s: %w", cfg.Durable, bus.StreamRaw, err)
+		}
+		floor := old.CachedInfo().AckFloor.Stream
+		if err := p.js.DeleteConsumer(ctx, bus.StreamRaw, cfg.Durable); err != nil {
+			return nil, fmt.Errorf("replace consumer %s: %w", cfg.Durable, err)
+		}
+		if c, err = p.js.CreateConsumer(ctx, bus.StreamRaw, cfg); err != nil {
+			return nil, fmt.Errorf("replace consumer %s: %w", cfg.Durable, err)
+		}
+		if _, err := p.js.ResetConsumerToSequence(ctx, bus.StreamRaw, cfg.Durable, floor+1); err != nil {
+			return nil, fmt.Errorf("replace consumer %s: start after %d: %w", cfg.Durable, floor, err)
+		}
+		p.log.Info().Str("consumer", cfg.Durable).Uint64("ack_floor", floor).Msg("replaced consumer with an ack-all one")
+		return c, nil
+	}
+	if _, err := p.js.ResetConsumer(ctx, bus.StreamRaw, cfg.Durable); err != nil {
+		return nil, fmt.Errorf("reset consumer %s to its ack floor: %w", cfg.Durable, err)
+	}
+	return c, nil
+}
+
+// flushAcks acks, every AckFlush, what each partition has settled since its
+// last ack.
+func (p *Parser) flushAcks(ctx context.Context) {
+	t := time.NewTicker(p.opts.AckFlush)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for _, w := range p.workers {
+			w.settle(w.acks.take())
+		}
+	}
 }
 
 func (p *Parser) pollLag(ctx context.Context, consumers []jetstream.Consumer) {

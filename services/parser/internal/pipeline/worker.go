@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
@@ -35,7 +37,11 @@ type worker struct {
 	p           *Parser
 	idx, part   int
 	pub         *bus.Publisher
+	consumer    string // durable name of the partition's consumer
+	acks        *acker
+	failures    atomic.Int64 // rewinds since the last settled message
 	maxInFlight int
+	in          chan jetstream.Msg // delivered by the consumer, handled by the worker
 	wake        chan [32]byte
 	rescan      atomic.Bool
 	pendingN    atomic.Int64 // pending.len() for the gauge
@@ -43,6 +49,8 @@ type worker struct {
 	log         zerolog.Logger
 	buf         []byte
 	counts      map[countKey]prometheus.Counter
+	scratch     fireholev1.DecodedAccount
+	decodedAt   timestamppb.Timestamp
 }
 
 type countKey struct {
@@ -60,48 +68,141 @@ func (w *worker) run(ctx context.Context, c jetstream.Consumer, started chan<- s
 	defer func() {
 		stopPub() // the publisher waits a bounded time for what is in flight
 		<-pubDone
+		w.settle(w.acks.take())
 	}()
 
-	it, err := c.Messages(jetstream.PullMaxMessages(w.p.opts.Batch))
+	cc, err := w.consume(c)
 	if err != nil {
-		return fmt.Errorf("consume partition %d: %w", w.part, err)
+		return err
 	}
-	defer it.Stop()
+	defer func() { w.stopConsuming(cc) }()
+	closed := cc.Closed()
 	started <- struct{}{}
-	go func() {
-		<-ctx.Done()
-		it.Stop()
-	}()
 
+	tick := time.NewTicker(min(w.p.opts.Sweep, 250*time.Millisecond))
+	defer tick.Stop()
 	lastSweep := w.p.opts.Now()
 	for {
-		msg, err := it.Next(jetstream.NextMaxWait(250 * time.Millisecond))
-		if ctx.Err() != nil {
+		select {
+		case <-ctx.Done():
 			return nil
-		}
-		switch {
-		case err == nil:
+		case msg := <-w.in:
 			w.handle(ctx, msg)
-		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
-			return fmt.Errorf("consume partition %d: %w", w.part, err)
+		case mint := <-w.wake:
+			w.redecode(ctx, mint)
+		case <-closed:
+			if ctx.Err() != nil {
+				return nil
+			}
+			return fmt.Errorf("consume partition %d: %w", w.part, jetstream.ErrMsgIteratorClosed)
+		case <-tick.C:
+			if now := w.p.opts.Now(); now.Sub(lastSweep) >= w.p.opts.Sweep {
+				lastSweep = now
+				w.sweep(ctx, now)
+			}
 		}
-		w.drainWake(ctx)
-		if now := w.p.opts.Now(); now.Sub(lastSweep) >= w.p.opts.Sweep {
-			lastSweep = now
-			w.sweep(ctx, now)
+		if w.acks.hasFailed() {
+			w.stopConsuming(cc)
+			if err := w.rewind(ctx); err != nil {
+				return nil // ctx ended
+			}
+			if cc, err = w.consume(c); err != nil {
+				return err
+			}
+			closed = cc.Closed()
 		}
 	}
 }
 
-func (w *worker) drainWake(ctx context.Context) {
+// consume starts pulling the partition's messages into w.in.
+func (w *worker) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error) {
+	cc, err := c.Consume(func(msg jetstream.Msg) { w.in <- msg }, jetstream.PullMaxMessages(w.p.opts.Batch))
+	if err != nil {
+		return nil, fmt.Errorf("consume partition %d: %w", w.part, err)
+	}
+	return cc, nil
+}
+
+// stopConsuming stops cc and drops what it delivered but the worker has not
+// handled: those messages are not settled and come again after the consumer
+// is reset to its ack floor (rewind, or the next start).
+func (w *worker) stopConsuming(cc jetstream.ConsumeContext) {
+	cc.Stop()
 	for {
 		select {
-		case mint := <-w.wake:
-			w.redecode(ctx, mint)
-		default:
-			return
+		case <-w.in:
+		case <-cc.Closed():
+			for {
+				select {
+				case <-w.in:
+				default:
+					return
+				}
+			}
 		}
 	}
+}
+
+// rewind recovers from a raw message that could not be republished: once
+// nothing is in flight (so every message before the failed one is settled)
+// it waits a growing delay and resets the consumer to its ack floor, so the
+// failed message and everything after it are delivered again, in order.
+func (w *worker) rewind(ctx context.Context) error {
+	for w.pub.InFlight() > 0 {
+		if err := sleep(ctx, 10*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	w.settle(w.acks.take())
+	n := w.failures.Add(1)
+	if err := sleep(ctx, w.p.policy.NakDelay(uint64(n))); err != nil {
+		return err
+	}
+	for {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		_, err := w.p.js.ResetConsumer(rctx, bus.StreamRaw, w.consumer)
+		cancel()
+		if err == nil {
+			break
+		}
+		w.log.Warn().Err(err).Str("consumer", w.consumer).Msg("reset consumer to its ack floor")
+		if err := sleep(ctx, time.Second); err != nil {
+			return err
+		}
+	}
+	w.acks.reset()
+	w.p.metrics.rewinds.Inc()
+	w.log.Warn().Int64("attempt", n).Msg("rewound the partition to its ack floor")
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// settle acks msg, which settles n raw messages (AckAll).
+func (w *worker) settle(msg jetstream.Msg, n int) {
+	if msg == nil {
+		return
+	}
+	w.p.policy.AckAll(msg, n)
+	if n > 0 {
+		w.failures.Store(0)
+	}
+}
+
+// fail stops settling the partition after a raw message could not be
+// republished; the worker rewinds it.
+func (w *worker) fail(msg jetstream.Msg, err error) {
+	w.acks.fail()
+	w.log.Warn().Err(err).Str("subject", msg.Subject()).Msg("raw message not republished; rewinding the partition")
 }
 
 // sweep re-checks the pending set: every mint after a missed wake-up, and
@@ -143,16 +244,17 @@ func (w *worker) fetch(ctx context.Context, mint [32]byte) bool {
 }
 
 // handle decodes and republishes one raw message; the message is settled
-// by the publisher's completion (ack) or here (dead letter).
+// by the publisher's completion or, if it is dead-lettered, here (acker).
 func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 	start := time.Now()
+	ticket := w.acks.add(msg)
 	u := new(fireholev1.AccountUpdate)
 	if err := proto.Unmarshal(msg.Data(), u); err != nil {
-		w.p.policy.DeadLetter(ctx, msg, fmt.Errorf("unmarshal account update: %w", err))
+		w.deadLetter(ctx, msg, ticket, fmt.Errorf("unmarshal account update: %w", err))
 		return
 	}
 	if len(u.GetPubkey()) != 32 || len(u.GetOwner()) != 32 {
-		w.p.policy.DeadLetter(ctx, msg, fmt.Errorf("account update: pubkey has %d bytes and owner %d, want 32", len(u.GetPubkey()), len(u.GetOwner())))
+		w.deadLetter(ctx, msg, ticket, fmt.Errorf("account update: pubkey has %d bytes and owner %d, want 32", len(u.GetPubkey()), len(u.GetOwner())))
 		return
 	}
 	id := msg.Headers().Get(bus.HeaderMsgID)
@@ -173,18 +275,20 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 	w.pending.supersede(pubkey, u)
 
 	d := w.decode(ctx, u, owner, pubkey, id, false)
-	out := w.message(d, id)
+	out := w.message(d, id, msg.Data(), msg.Subject())
 	w.p.metrics.decodeTime.Observe(time.Since(start).Seconds())
 	w.count(d)
 	err := w.pub.Publish(ctx, out, func(_ *jetstream.PubAck, err error) {
+		release(out)
 		switch {
 		case err == nil:
 			w.p.metrics.published.Inc()
-			w.p.policy.Ack(msg)
+			w.settle(w.acks.complete(ticket, false))
 		case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-			// Shutting down: the raw message is redelivered after AckWait.
+			// Shutting down: not settled, so redelivered (the next run
+			// resets the consumer to its ack floor).
 		default:
-			w.p.policy.Retry(msg, fmt.Errorf("publish decoded account: %w", err))
+			w.fail(msg, fmt.Errorf("publish decoded account: %w", err))
 		}
 	})
 	if err != nil {
@@ -193,11 +297,28 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 	w.pendingN.Store(int64(w.pending.len()))
 }
 
+// deadLetter copies a message that can never be decoded to the dead-letter
+// subject; it is then settled with the messages around it.
+func (w *worker) deadLetter(ctx context.Context, msg jetstream.Msg, ticket uint64, cause error) {
+	if err := w.p.policy.PublishDeadLetter(ctx, msg, cause); err != nil {
+		w.fail(msg, fmt.Errorf("dead-letter: %w", err))
+		return
+	}
+	w.settle(w.acks.complete(ticket, true))
+}
+
 // decode turns u into its decoded form. For a token account whose mint is
 // unknown it tries the outside store once (subject to back-off) and, failing
 // that, keeps u pending unless redecoding already.
 func (w *worker) decode(ctx context.Context, u *fireholev1.AccountUpdate, owner, pubkey [32]byte, id string, redecoding bool) *fireholev1.DecodedAccount {
-	d := &fireholev1.DecodedAccount{Account: u, DecodedAt: timestamppb.New(w.p.opts.Now())}
+	// d and its timestamp are the worker's scratch: marshalled by the caller
+	// before the next decode.
+	d := &w.scratch
+	d.Reset()
+	w.decodedAt.Reset()
+	now := w.p.opts.Now()
+	w.decodedAt.Seconds, w.decodedAt.Nanos = now.Unix(), int32(now.Nanosecond())
+	d.Account, d.DecodedAt = u, &w.decodedAt
 	if u.GetDataSlice() != nil {
 		d.Status = fireholev1.DecodeStatus_DECODE_STATUS_ERROR
 		d.Error = "data is a slice of the account; not decoded"
@@ -266,7 +387,9 @@ func (w *worker) redecode(ctx context.Context, mint [32]byte) {
 		}
 		w.count(d)
 		w.p.metrics.redecoded.Inc()
-		err := w.pub.Publish(ctx, w.message(d, e.msgID+RedecodeSuffix), func(_ *jetstream.PubAck, err error) {
+		out := w.message(d, e.msgID+RedecodeSuffix, nil, "")
+		err := w.pub.Publish(ctx, out, func(_ *jetstream.PubAck, err error) {
+			release(out)
 			if err == nil {
 				w.p.metrics.published.Inc()
 				return
@@ -280,30 +403,75 @@ func (w *worker) redecode(ctx context.Context, mint [32]byte) {
 	w.pendingN.Store(int64(w.pending.len()))
 }
 
-// message is the decoded account on its subject with the contract's headers.
-func (w *worker) message(d *fireholev1.DecodedAccount, id string) *nats.Msg {
+// message is the decoded account on its subject with the contract's
+// headers. raw, when not nil, is the wire form of d.Account (the raw
+// message's payload, already checked by unmarshalling it) and is copied into
+// the decoded message as is instead of being marshalled again; rawSubject,
+// when not empty, is the raw message's subject, whose tokens after the root
+// are those of the decoded subject. The payload buffer comes from bufPool;
+// give it back with release once the publish is complete.
+func (w *worker) message(d *fireholev1.DecodedAccount, id string, raw []byte, rawSubject string) *nats.Msg {
 	u := d.GetAccount()
-	data, err := proto.Marshal(d)
+	bp := bufPool.Get().(*[]byte)
+	data, err := marshalDecoded((*bp)[:0], d, raw)
 	if err != nil {
 		// Marshalling a message we built cannot fail short of a bug; publish
 		// it without the decoded form rather than lose the update.
 		d.Parsed, d.Status, d.Error = nil, fireholev1.DecodeStatus_DECODE_STATUS_ERROR, "marshal: "+err.Error()
-		data, _ = proto.Marshal(d)
+		data, _ = marshalDecoded((*bp)[:0], d, nil)
 	}
-	m := &nats.Msg{
-		Subject: bus.DecodedAccountSubject(u.GetOwner(), u.GetPubkey()),
-		Data:    data,
-		Header:  make(nats.Header, 7),
+	*bp = data
+	subject := ""
+	if rest, ok := strings.CutPrefix(rawSubject, bus.RawAccountRoot); ok {
+		subject = bus.DecodedAccountRoot + rest
+	} else {
+		subject = bus.DecodedAccountSubject(u.GetOwner(), u.GetPubkey())
 	}
-	m.Header[bus.HeaderMsgID] = []string{id}
-	m.Header[bus.HeaderSlot] = []string{strconv.FormatUint(u.GetSlot(), 10)}
-	m.Header[bus.HeaderWriteVersion] = []string{strconv.FormatUint(u.GetWriteVersion(), 10)}
-	m.Header[bus.HeaderCommitment] = []string{bus.CommitmentToken(u.GetCommitment())}
-	m.Header[bus.HeaderStatus] = []string{StatusToken(d.GetStatus())}
-	if s := u.GetSource(); s != "" {
-		m.Header[bus.HeaderSource] = []string{s}
+	m := &nats.Msg{Subject: subject, Data: data, Header: make(nats.Header, 7)}
+	nums := strconv.AppendUint(make([]byte, 0, 40), u.GetSlot(), 10)
+	slotLen := len(nums)
+	nums = strconv.AppendUint(nums, u.GetWriteVersion(), 10)
+	numStr := string(nums)
+	vals := make([]string, 6)
+	vals[0], vals[1], vals[2] = id, numStr[:slotLen], numStr[slotLen:]
+	vals[3], vals[4], vals[5] = bus.CommitmentToken(u.GetCommitment()), StatusToken(d.GetStatus()), u.GetSource()
+	m.Header[bus.HeaderMsgID] = vals[0:1:1]
+	m.Header[bus.HeaderSlot] = vals[1:2:2]
+	m.Header[bus.HeaderWriteVersion] = vals[2:3:3]
+	m.Header[bus.HeaderCommitment] = vals[3:4:4]
+	m.Header[bus.HeaderStatus] = vals[4:5:5]
+	if vals[5] != "" {
+		m.Header[bus.HeaderSource] = vals[5:6:6]
 	}
 	return m
+}
+
+// bufPool holds payload buffers of decoded messages.
+var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+// release gives m's payload buffer back once m is no longer published.
+func release(m *nats.Msg) {
+	if cap(m.Data) > 64<<10 {
+		return
+	}
+	b := m.Data[:0]
+	m.Data = nil
+	bufPool.Put(&b)
+}
+
+// marshalDecoded appends the wire form of d to buf; with raw it writes raw
+// as field 1 (account) and marshals only the other fields.
+func marshalDecoded(buf []byte, d *fireholev1.DecodedAccount, raw []byte) ([]byte, error) {
+	if raw == nil {
+		return proto.MarshalOptions{}.MarshalAppend(buf, d)
+	}
+	acc := d.Account
+	d.Account = nil
+	buf = protowire.AppendTag(buf, 1, protowire.BytesType)
+	buf = protowire.AppendBytes(buf, raw)
+	buf, err := proto.MarshalOptions{}.MarshalAppend(buf, d)
+	d.Account = acc
+	return buf, err
 }
 
 // StatusToken is the Firehole-Decode-Status header value of the contract:
