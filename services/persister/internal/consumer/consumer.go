@@ -94,7 +94,7 @@ func (l *Loop[T]) Run(ctx context.Context) error {
 		l.FlushGrace = 10 * time.Second
 	}
 	l.Log = l.Log.With().Str("component", "consumer-"+l.Kind).Logger()
-	batches := make(chan *batch[T]) // unbuffered: one batch written, at most one more held
+	batches := make(chan *batch[T]) // unbuffered: one batch per writer, at most one more held by the fetcher
 	fetchDone := make(chan struct{})
 	go func() {
 		defer close(fetchDone)
@@ -149,7 +149,7 @@ func (l *Loop[T]) fetch(ctx context.Context, out chan<- *batch[T]) {
 		if err := mb.Error(); err != nil && !isFetchEnd(err) {
 			l.Log.Warn().Err(err).Msg("fetch batch")
 			if !sleep(ctx, wait) {
-				// Deliver what was read; the writer decides.
+				// Hand over what was read; a writer naks it.
 				if len(b.msgs)+len(b.skip) > 0 {
 					out <- b
 				}
@@ -162,8 +162,8 @@ func (l *Loop[T]) fetch(ctx context.Context, out chan<- *batch[T]) {
 		if len(b.msgs)+len(b.skip) == 0 {
 			continue
 		}
-		// The writer takes every batch until the channel closes (after ctx
-		// ends it drops them unacked), so this send cannot block forever.
+		// Writers take every batch until the channel closes (after ctx ends
+		// they nak them unwritten), so this send cannot block forever.
 		out <- b
 	}
 }

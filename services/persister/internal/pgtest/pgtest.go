@@ -14,8 +14,8 @@ import (
 	"github.com/firehole/firehole/services/persister/internal/store"
 )
 
-// Schema creates and migrates a fresh schema and returns a pool for it (at
-// url, or the test server when url is empty) and its name.
+// Schema creates and migrates a fresh schema on the test server and returns
+// a persister pool and the schema's name.
 func Schema(t testing.TB) (*pgxpool.Pool, string) {
 	t.Helper()
 	url := testenv.PostgresURL(t)
