@@ -170,7 +170,8 @@ func run(ctx context.Context, o options) error {
 		go saveProfile(metricsAddr, o.profile, o.duration)
 	}
 	start := time.Now()
-	var peakRSS, peakHeap float64
+	var peakRSS, peakHeap, sumInFlight float64
+	samples := 0
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for time.Since(start) < o.duration {
@@ -182,6 +183,8 @@ func run(ctx context.Context, o options) error {
 		m := scrape(metricsAddr)
 		peakRSS = max(peakRSS, m["process_resident_memory_bytes"])
 		peakHeap = max(peakHeap, m["go_memstats_heap_inuse_bytes"])
+		sumInFlight += m["firehole_ingestor_publishes_in_flight"]
+		samples++
 	}
 	endMsgs, endSeq := count()
 	elapsed := time.Since(start)
@@ -199,6 +202,8 @@ func run(ctx context.Context, o options) error {
 	fmt.Printf("ingestor RSS         peak %.1f MiB, heap in use peak %.1f MiB\n", peakRSS/(1<<20), peakHeap/(1<<20))
 	fmt.Printf("ingestor CPU         %.2f s in the window = %.1f µs per stored message (%.0f%% of one core)\n",
 		cpu, cpu*1e6/float64(max(1, endMsgs-startMsgs)), 100*cpu/elapsed.Seconds())
+	fmt.Printf("publishes in flight  %.0f on average (bound %d): near the bound means JetStream is the limit\n",
+		sumInFlight/float64(max(1, samples)), o.inFlight)
 	fmt.Printf("ingestor counters    reconnects %.0f, bad input %.0f, publish retries %.0f\n",
 		m["firehole_ingestor_reconnects_total"], m["firehole_ingestor_bad_input_total"], m["firehole_ingestor_publish_retries_total"])
 	if len(lat) > 0 {
