@@ -85,9 +85,12 @@ func New(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, opt Op
 		BatchSize: opt.BatchSize,
 		BatchWait: opt.BatchWait,
 		Writers:   opt.Writers,
-		Log:       log,
-		Metrics:   m,
-		RetryMax:  opt.RetryMax,
+		// Under the ack wait, so a hung write is retried (and its batch
+		// kept in progress) before JetStream redelivers it elsewhere.
+		WriteTimeout: opt.AckWait * 2 / 3,
+		Log:          log,
+		Metrics:      m,
+		RetryMax:     opt.RetryMax,
 	}
 	p.slots = &consumer.Loop[store.SlotRow]{
 		Kind:    "slots",
@@ -97,12 +100,13 @@ func New(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, opt Op
 		Sink: consumer.SinkFunc[store.SlotRow](func(ctx context.Context, rows []store.SlotRow) (int64, error) {
 			return int64(len(rows)), st.WriteSlots(ctx, rows)
 		}),
-		IsDataErr: store.IsDataError,
-		BatchSize: min(opt.BatchSize, 1000),
-		BatchWait: max(opt.BatchWait, 100*time.Millisecond),
-		Log:       log,
-		Metrics:   m,
-		RetryMax:  opt.RetryMax,
+		IsDataErr:    store.IsDataError,
+		BatchSize:    min(opt.BatchSize, 1000),
+		BatchWait:    max(opt.BatchWait, 100*time.Millisecond),
+		WriteTimeout: opt.AckWait * 2 / 3,
+		Log:          log,
+		Metrics:      m,
+		RetryMax:     opt.RetryMax,
 	}
 	return p, nil
 }

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"encoding/binary"
 	"testing"
 	"time"
 
@@ -247,5 +248,56 @@ func waitFor(t testing.TB, within time.Duration, cond func() bool) {
 			t.Fatalf("condition not met within %s", within)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// History on, two replicas: every distinct write is recorded once, the
+// partitions the replicas race to create all exist, and the latest state
+// is still the newest update.
+func TestHistoryTwoReplicas(t *testing.T) {
+	t.Parallel()
+	_, _, js := bustest.StartWithStreams(t)
+	pool, name := pgtest.Schema(t)
+	ups, want := stream(7, 400, 6, 5)
+	// Spread the slots over several partitions.
+	for i := range ups {
+		ups[i].slot = ups[i].slot*1000 - 990_000
+	}
+	want = map[string]update{}
+	writes, okWrites := map[[3]uint64]bool{}, map[[3]uint64]bool{}
+	for _, u := range ups {
+		if cur, ok := want[string(u.pubkey)]; !ok || newer(u, cur) {
+			want[string(u.pubkey)] = u
+		}
+		k := [3]uint64{binary.BigEndian.Uint64(u.pubkey[24:]), u.slot, u.wv}
+		writes[k] = true
+		if u.status == fireholev1.DecodeStatus_DECODE_STATUS_OK {
+			okWrites[k] = true
+		}
+	}
+	opt := testOptions(name)
+	opt.History, opt.HistoryPartitionSlots = true, 1000
+	start(t, pool, js, opt)
+	start(t, pool, js, opt)
+	publish(t, js, ups)
+	waitDrained(t, js, bus.StreamDecoded, AccountsConsumer, time.Minute)
+	checkState(t, pool, name, want)
+	var n, okRows int
+	err := pool.QueryRow(context.Background(), "SELECT count(*), count(*) FILTER (WHERE decode_status = 1) FROM "+schema.Ident(name)+".account_history").Scan(&n, &okRows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if okRows != len(okWrites) {
+		t.Errorf("history has %d decoded rows, want %d (a re-decode upgrades its write's row)", okRows, len(okWrites))
+	}
+	if n != len(writes) {
+		t.Errorf("history has %d rows, want %d distinct writes", n, len(writes))
+	}
+	var parts int
+	if err := pool.QueryRow(context.Background(), "SELECT count(*) FROM pg_inherits WHERE inhparent = $1::regclass", name+".account_history").Scan(&parts); err != nil {
+		t.Fatal(err)
+	}
+	if parts < 3 {
+		t.Errorf("%d history partitions, want at least 3", parts)
 	}
 }

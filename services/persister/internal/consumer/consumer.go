@@ -69,6 +69,10 @@ type Loop[T any] struct {
 	RetryMin, RetryMax time.Duration
 	// FlushGrace bounds the write in progress when ctx ends; zero means 10s.
 	FlushGrace time.Duration
+	// WriteTimeout bounds one write attempt (a Postgres that stops answering
+	// without closing the connection); keep it below the consumer's ack
+	// wait. Zero means none.
+	WriteTimeout time.Duration
 	// OnWriteState, if set, is told whether the last write succeeded.
 	OnWriteState func(ok bool)
 	// OnLatency, if set, gets every message's publish-to-commit time
@@ -77,9 +81,10 @@ type Loop[T any] struct {
 }
 
 type batch[T any] struct {
-	msgs  []jetstream.Msg
-	items []T
-	skip  []jetstream.Msg // valid, nothing to store: acked with the batch
+	fetched time.Time
+	msgs    []jetstream.Msg
+	items   []T
+	skip    []jetstream.Msg // valid, nothing to store: acked with the batch
 }
 
 // Run consumes until ctx ends. It returns nil on a clean stop.
@@ -132,7 +137,7 @@ func (l *Loop[T]) fetch(ctx context.Context, out chan<- *batch[T]) {
 			wait = min(wait*2, l.RetryMax)
 			continue
 		}
-		b := &batch[T]{}
+		b := &batch[T]{fetched: time.Now()}
 		for msg := range mb.Messages() {
 			item, perr := l.Parse(msg.Data())
 			switch {
@@ -183,6 +188,12 @@ func (l *Loop[T]) write(ctx context.Context, b *batch[T]) {
 		nakAll(b)
 		return
 	}
+	if l.WriteTimeout > 0 && time.Since(b.fetched) > l.WriteTimeout/2 {
+		// It waited long for a free writer: renew its ack wait first.
+		for _, m := range b.msgs {
+			_ = m.InProgress()
+		}
+	}
 	wait := l.RetryMin
 	for attempt := 1; ; attempt++ {
 		start := time.Now()
@@ -230,6 +241,11 @@ func (l *Loop[T]) write(ctx context.Context, b *batch[T]) {
 func (l *Loop[T]) writeOnce(ctx context.Context, items []T) (int64, error) {
 	wctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel()
+	if l.WriteTimeout > 0 {
+		var cancelT context.CancelFunc
+		wctx, cancelT = context.WithTimeout(wctx, l.WriteTimeout)
+		defer cancelT()
+	}
 	stop := context.AfterFunc(ctx, func() {
 		t := time.AfterFunc(l.FlushGrace, cancel)
 		context.AfterFunc(wctx, func() { t.Stop() })
