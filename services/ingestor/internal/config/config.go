@@ -129,6 +129,9 @@ func (c *Config) Target() (target string, useTLS bool, err error) {
 		case "https":
 			useTLS = true
 		case "http":
+			if useTLS {
+				return "", false, fmt.Errorf("%q is plain text but INGESTOR_TLS or INGESTOR_CA_FILE asks for TLS; use https://", ep)
+			}
 		default:
 			return "", false, fmt.Errorf("scheme %q: want http or https", u.Scheme)
 		}

@@ -48,6 +48,7 @@ func TestValidate(t *testing.T) {
 		{"https endpoint", func(c *Config) { c.Endpoint = "https://example.rpcpool.com" }, nil},
 		{"no endpoint", func(c *Config) { c.Endpoint = "" }, []string{"INGESTOR_ENDPOINT"}},
 		{"endpoint without port", func(c *Config) { c.Endpoint = "localhost" }, []string{"INGESTOR_ENDPOINT"}},
+		{"http endpoint with TLS", func(c *Config) { c.Endpoint = "http://x:1"; c.TLS = true }, []string{"INGESTOR_ENDPOINT", "https://"}},
 		{"endpoint bad scheme", func(c *Config) { c.Endpoint = "grpc://x:1" }, []string{"INGESTOR_ENDPOINT", "scheme"}},
 		{"bad owner", func(c *Config) { c.Owners = tokenProgram + ",notakey0" }, []string{"INGESTOR_OWNERS", "notakey0"}},
 		{"bad account", func(c *Config) { c.Accounts = "abc" }, []string{"INGESTOR_ACCOUNTS"}},
