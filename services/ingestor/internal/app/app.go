@@ -44,7 +44,6 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 // Hooks let tests and benchmarks look inside a running ingestor. All optional.
 type Hooks struct {
 	Ready   func(*lifecycle.Health, *metrics.Metrics) // once wired, before the stream opens
-	OnAck   func(createdAt, ackedAt time.Time)        // per acknowledged account update (publisher goroutine)
 	Stopped func(lastFullSlot uint64)
 	Log     io.Writer // instead of stderr
 }
@@ -109,7 +108,6 @@ func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 		Commitment: config.BusCommitment(commitment),
 		DataSlices: req.GetAccountsDataSlice(),
 		Programs:   programs,
-		OnAck:      hooks.OnAck,
 	}, log, m)
 
 	yellowstone.RegisterCompressors()

@@ -45,9 +45,6 @@ type Options struct {
 	// Programs get their own metric label (base58); others count as "other".
 	Programs [][32]byte
 	Now      func() time.Time
-	// OnAck, when set, is called with Geyser's created_at and the time of
-	// the JetStream acknowledgement of each account update (benchmarks).
-	OnAck func(createdAt, ackedAt time.Time)
 }
 
 // Ingester converts and publishes. HandleUpdate and HandleGap are called from
@@ -61,7 +58,6 @@ type Ingester struct {
 	commitTok  string
 	slice      *fireholev1.DataSlice
 	now        func() time.Time
-	onAck      func(createdAt, ackedAt time.Time)
 
 	programs map[[32]byte]*programCounters
 	other    *programCounters
@@ -86,7 +82,6 @@ func New(pub Publisher, o Options, log zerolog.Logger, m *metrics.Metrics) *Inge
 		commitment: o.Commitment,
 		commitTok:  bus.CommitmentToken(o.Commitment),
 		now:        o.Now,
-		onAck:      o.OnAck,
 		programs:   map[[32]byte]*programCounters{},
 		marshal:    proto.MarshalOptions{Deterministic: false},
 	}
@@ -257,9 +252,6 @@ func (j *job) complete(_ *jetstream.PubAck, err error) {
 		in.m.PublishLatency.Observe(now.Sub(j.recvAt).Seconds())
 		if !j.created.IsZero() {
 			in.m.IngestLatency.Observe(now.Sub(j.created).Seconds())
-			if in.onAck != nil {
-				in.onAck(j.created, now)
-			}
 		}
 	}
 	in.release(j)
