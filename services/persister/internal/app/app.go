@@ -10,11 +10,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/rs/zerolog"
 
 	"github.com/firehole/firehole/pkg/bus"
 	pkgconfig "github.com/firehole/firehole/pkg/config"
@@ -72,18 +74,25 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		return printStatus(ctx, pool, cfg.Schema, stdout)
 	}
 
-	if cfg.Migrate {
-		done, err := schema.Up(ctx, pool, cfg.Schema)
-		if err != nil {
+	// Postgres may come up after us: retry until it answers; once it has
+	// answered, an error (not migrated, no permission) is final.
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
+		err := prepareSchema(ctx, pool, cfg, log)
+		var pgErr *pgconn.PgError
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return nil // stopped while starting: a clean stop
+		}
+		if errors.Is(err, schema.ErrNotMigrated) || errors.As(err, &pgErr) {
 			return err
 		}
-		log.Info().Ints("applied", done).Str("schema", cfg.Schema).Msg("migrations")
-	} else if err := schema.Check(ctx, pool, cfg.Schema); err != nil {
-		return err
-	}
-	if cfg.GINIndex {
-		if err := schema.EnsureGIN(ctx, pool, cfg.Schema); err != nil {
-			return err
+		log.Warn().Err(err).Dur("retry_in", wait).Msg("prepare postgres schema; will retry")
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
 		}
 	}
 
@@ -122,11 +131,12 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 			break
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("set up jetstream: %w", err)
+			return nil // stopped while starting: a clean stop
 		}
 		log.Warn().Err(err).Dur("retry_in", wait).Msg("set up jetstream; will retry")
 		select {
 		case <-ctx.Done():
+			return nil
 		case <-time.After(wait):
 		}
 	}
@@ -170,6 +180,24 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	log.Info().Msg("persister stopped")
+	return nil
+}
+
+// prepareSchema migrates (PERSISTER_MIGRATE) or checks the schema, and
+// creates the optional GIN index.
+func prepareSchema(ctx context.Context, pool *pgxpool.Pool, cfg config.Config, log zerolog.Logger) error {
+	if cfg.Migrate {
+		done, err := schema.Up(ctx, pool, cfg.Schema)
+		if err != nil {
+			return err
+		}
+		log.Info().Ints("applied", done).Str("schema", cfg.Schema).Msg("migrations")
+	} else if err := schema.Check(ctx, pool, cfg.Schema); err != nil {
+		return err
+	}
+	if cfg.GINIndex {
+		return schema.EnsureGIN(ctx, pool, cfg.Schema)
+	}
 	return nil
 }
 

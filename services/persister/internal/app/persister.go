@@ -41,6 +41,7 @@ type Options struct {
 	HistoryRetentionSlots uint64
 	HistoryPartitionSlots uint64
 	RetryMax              time.Duration // cap on the write backoff; 0 means 5s
+	FlushGrace            time.Duration // how long a write in progress may finish after shutdown; 0 means 10s
 }
 
 // Persister is one replica: it consumes decoded accounts and slots and
@@ -91,6 +92,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, js jetstream.JetStream, opt Op
 		Log:          log,
 		Metrics:      m,
 		RetryMax:     opt.RetryMax,
+		FlushGrace:   opt.FlushGrace,
 	}
 	p.slots = &consumer.Loop[store.SlotRow]{
 		Kind:    "slots",

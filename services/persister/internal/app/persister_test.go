@@ -45,6 +45,9 @@ func TestCancelMidBatchThenRestart(t *testing.T) {
 	publish(t, js, ups)
 
 	opt := testOptions(name)
+	// Abort the transactions in flight at the cancel instead of letting
+	// them finish: their batches roll back and must come again.
+	opt.FlushGrace = time.Nanosecond
 	first := start(t, pool, js, opt)
 	deadline := time.Now().Add(30 * time.Second)
 	for first.counter(t, "persister_messages_stored_total", "accounts") < 1000 {
@@ -59,6 +62,8 @@ func TestCancelMidBatchThenRestart(t *testing.T) {
 		t.Logf("first persister finished everything (%v) before the cancel; the restart has nothing to do", stored)
 	}
 
+	t.Logf("first persister stored %v of %d messages, %v failed writes", stored, len(ups), first.counter(t, "persister_write_errors_total", "accounts"))
+	opt.FlushGrace = 0
 	start(t, pool, js, opt)
 	waitDrained(t, js, bus.StreamDecoded, AccountsConsumer, time.Minute)
 	checkState(t, pool, name, want)
