@@ -57,14 +57,28 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"phase"}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.messages, m.invalid, m.changed, m.writeErrors, m.batchSeconds, m.batchSize, m.commitLatency, m.phaseSeconds} {
-			if err := reg.Register(c); err != nil {
-				var are prometheus.AlreadyRegisteredError
-				if !errors.As(err, &are) {
-					panic(err) // a programming error: two metrics with one name
-				}
+		m.messages = register(reg, m.messages)
+		m.invalid = register(reg, m.invalid)
+		m.changed = register(reg, m.changed)
+		m.writeErrors = register(reg, m.writeErrors)
+		m.batchSeconds = register(reg, m.batchSeconds)
+		m.batchSize = register(reg, m.batchSize)
+		m.commitLatency = register(reg, m.commitLatency)
+		m.phaseSeconds = register(reg, m.phaseSeconds)
+	}
+	return m
+}
+
+// register registers c, or returns the collector already registered under
+// its name (a second Persister on one registry shares the metrics).
+func register[C prometheus.Collector](reg prometheus.Registerer, c C) C {
+	if err := reg.Register(c); err != nil {
+		var are prometheus.AlreadyRegisteredError
+		if errors.As(err, &are) {
+			if existing, ok := are.ExistingCollector.(C); ok {
+				return existing
 			}
 		}
 	}
-	return m
+	return c
 }
