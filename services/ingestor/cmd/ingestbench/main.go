@@ -23,6 +23,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -46,10 +47,10 @@ type options struct {
 	duration    time.Duration
 	warmup      time.Duration
 	inFlight    int
-	memory      bool
 	natsOnly    bool
 	latencyMsgs int
 	profile     string
+	selfProfile string
 }
 
 func main() {
@@ -59,10 +60,10 @@ func main() {
 	flag.DurationVar(&o.duration, "duration", 20*time.Second, "measured time, after the warm-up")
 	flag.DurationVar(&o.warmup, "warmup", 3*time.Second, "time before measuring")
 	flag.IntVar(&o.inFlight, "inflight", 4096, "INGESTOR_MAX_IN_FLIGHT")
-	flag.BoolVar(&o.memory, "memory", false, "JetStream memory storage instead of files")
 	flag.BoolVar(&o.natsOnly, "nats-only", false, "only serve JetStream (for nats bench) until interrupted")
 	flag.IntVar(&o.latencyMsgs, "latency-msgs", 50000, "how many stored messages from the measured window to read for latency")
 	flag.StringVar(&o.profile, "cpuprofile", "", "save a CPU profile of the ingestor over the measured window to this file")
+	flag.StringVar(&o.selfProfile, "harness-cpuprofile", "", "save a CPU profile of this process (sim + nats-server) over the measured window")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	err := run(ctx, o)
@@ -94,7 +95,6 @@ func run(ctx context.Context, o options) error {
 		return err
 	}
 	sopts := bus.DefaultStreamOptions()
-	sopts.MemoryStorage = o.memory
 	sopts.MaxBytes = 8 << 30
 	if err := bus.EnsureStreams(ctx, js, sopts); err != nil {
 		return err
@@ -168,6 +168,17 @@ func run(ctx context.Context, o options) error {
 	startCPU := scrape(metricsAddr)["process_cpu_seconds_total"]
 	if o.profile != "" {
 		go saveProfile(metricsAddr, o.profile, o.duration)
+	}
+	if o.selfProfile != "" {
+		f, err := os.Create(o.selfProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	start := time.Now()
 	var peakRSS, peakHeap, sumInFlight float64
