@@ -2,8 +2,11 @@ package app
 
 import (
 	"context"
+	"errors"
+	"io"
 	"net"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -19,6 +22,7 @@ import (
 	"github.com/firehole/firehole/pkg/base58"
 	"github.com/firehole/firehole/pkg/bus"
 	"github.com/firehole/firehole/pkg/bus/bustest"
+	"github.com/firehole/firehole/pkg/capture"
 	"github.com/firehole/firehole/pkg/lifecycle"
 	"github.com/firehole/firehole/pkg/logging"
 	"github.com/firehole/firehole/pkg/solana"
@@ -386,10 +390,40 @@ func TestFiltersHonoured(t *testing.T) {
 	cfg := testConfig(h.addr, ns.URL)
 	cfg.Owners = base58.Encode32(&solana.TokenProgramID)
 	cfg.DataSize = "165"
+	cfg.CaptureFile = filepath.Join(t.TempDir(), "capture.fhcap.zst")
 	in := startIngestor(t, cfg)
 	start := waitProcessedSlot(t, js, 1)
 	last := waitProcessedSlot(t, js, start+20)
 	in.Stop(t)
+
+	// The capture holds what the server sent: the filtered accounts and the slots.
+	f, err := capture.Open(cfg.CaptureFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var accounts, slots int
+	for {
+		u, err := f.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("read capture: %v", err)
+		}
+		if a := u.GetAccount().GetAccount(); a != nil {
+			accounts++
+			if [32]byte(a.Owner) != solana.TokenProgramID {
+				t.Fatalf("capture holds an account of %s", base58.Encode(a.Owner))
+			}
+		}
+		if u.GetSlot() != nil {
+			slots++
+		}
+	}
+	if accounts < 100 || slots < 20 {
+		t.Errorf("capture has %d accounts and %d slot updates", accounts, slots)
+	}
 
 	got := readAccounts(t, js)
 	for _, s := range got {
