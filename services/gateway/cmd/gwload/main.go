@@ -57,6 +57,7 @@ type opts struct {
 	mode, ws, http, natsURL, redis, prefix, metrics string
 	n, c, natsPort, size, rate                      int
 	duration                                        time.Duration
+	deflate                                         bool
 }
 
 func run(ctx context.Context) error {
@@ -72,6 +73,7 @@ func run(ctx context.Context) error {
 	flag.IntVar(&o.c, "c", 32, "concurrent requests (rpc)")
 	flag.IntVar(&o.natsPort, "nats-port", 14222, "port of the embedded NATS (mode nats)")
 	flag.IntVar(&o.size, "size", 165, "account data size (fanout, latency)")
+	flag.BoolVar(&o.deflate, "deflate", false, "offer permessage-deflate (fanout, latency)")
 	flag.IntVar(&o.rate, "rate", 5000, "account updates published per second (latency)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
 	flag.Parse()
@@ -213,7 +215,7 @@ func idle(ctx context.Context, o opts) error {
 func subscribeRaw(ctx context.Context, o opts, req string) ([]*rawConn, error) {
 	conns := make([]*rawConn, 0, o.n)
 	for i := range o.n {
-		c, err := rawDial(ctx, o.ws)
+		c, err := rawDial(ctx, o.ws, o.deflate)
 		if err != nil {
 			closeRaw(conns)
 			return nil, fmt.Errorf("connection %d: %w", i, err)

@@ -12,7 +12,10 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/klauspost/compress/flate"
 )
 
 // rawConn is a minimal WebSocket client for load: it parses frame headers
@@ -21,12 +24,17 @@ import (
 // can. It speaks only what gwload needs: text frames out (masked with a zero
 // key, which RFC 6455 allows), text, ping and close frames in.
 type rawConn struct {
-	nc  net.Conn
-	br  *bufio.Reader
-	buf []byte
+	nc      net.Conn
+	br      *bufio.Reader
+	buf     []byte
+	deflate bool // permessage-deflate negotiated
+	fr      io.ReadCloser
+	out     []byte
 }
 
-func rawDial(ctx context.Context, raw string) (*rawConn, error) {
+// rawDial connects; with deflate it offers permessage-deflate (as browsers
+// and Node's ws do) and accepts compressed frames.
+func rawDial(ctx context.Context, raw string, deflate bool) (*rawConn, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return nil, err
@@ -40,7 +48,11 @@ func rawDial(ctx context.Context, raw string) (*rawConn, error) {
 	}
 	path := u.RequestURI()
 	req := "GET " + path + " HTTP/1.1\r\nHost: " + u.Host + "\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: Z3dsb2FkLWNsaWVudC0xNg==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+		"Sec-WebSocket-Key: Z3dsb2FkLWNsaWVudC0xNg==\r\nSec-WebSocket-Version: 13\r\n"
+	if deflate {
+		req += "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; server_no_context_takeover\r\n"
+	}
+	req += "\r\n"
 	if _, err := io.WriteString(nc, req); err != nil {
 		nc.Close()
 		return nil, err
@@ -55,7 +67,11 @@ func rawDial(ctx context.Context, raw string) (*rawConn, error) {
 		nc.Close()
 		return nil, fmt.Errorf("upgrade: %s", resp.Status)
 	}
-	return &rawConn{nc: nc, br: br}, nil
+	if deflate && resp.Header.Get("Sec-WebSocket-Extensions") == "" {
+		nc.Close()
+		return nil, errors.New("server did not accept permessage-deflate")
+	}
+	return &rawConn{nc: nc, br: br, deflate: deflate}, nil
 }
 
 func (c *rawConn) Close() error { return c.nc.Close() }
@@ -110,7 +126,8 @@ func (c *rawConn) next(keep bool) ([]byte, error) {
 			}
 			n = binary.BigEndian.Uint64(b[:])
 		}
-		if hdr[0]&0x80 == 0 || hdr[1]&0x80 != 0 || hdr[0]&0x70 != 0 {
+		compressed := hdr[0]&0x40 != 0
+		if hdr[0]&0x80 == 0 || hdr[1]&0x80 != 0 || hdr[0]&0x30 != 0 || (compressed && (!c.deflate || op != 0x1)) {
 			return nil, errors.New("unexpected fragmented, masked or compressed frame")
 		}
 		if op == 0x1 && !keep {
@@ -128,6 +145,9 @@ func (c *rawConn) next(keep bool) ([]byte, error) {
 		}
 		switch op {
 		case 0x1:
+			if compressed {
+				return c.inflate(p)
+			}
 			return p, nil
 		case 0x8:
 			code := 1005
@@ -204,4 +224,31 @@ func (w *httpWorker) do(req []byte) (int, []byte, error) {
 		return 0, nil, err
 	}
 	return status, w.body, nil
+}
+
+// inflate decompresses one permessage-deflate message into c's reused
+// buffers (valid until the next call).
+func (c *rawConn) inflate(p []byte) ([]byte, error) {
+	src := io.MultiReader(bytes.NewReader(p), strings.NewReader("\x00\x00\xff\xff"))
+	if c.fr == nil {
+		c.fr = flate.NewReader(src)
+	} else if err := c.fr.(flate.Resetter).Reset(src, nil); err != nil {
+		return nil, err
+	}
+	c.out = c.out[:0]
+	// The appended tail is a sync flush, not the end of a stream: read
+	// until the input is used up instead of waiting for a final block.
+	for {
+		if len(c.out) == cap(c.out) {
+			c.out = append(c.out, 0)[:len(c.out)]
+		}
+		n, err := c.fr.Read(c.out[len(c.out):cap(c.out)])
+		c.out = c.out[:len(c.out)+n]
+		if err != nil {
+			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+				return c.out, nil
+			}
+			return nil, err
+		}
+	}
 }

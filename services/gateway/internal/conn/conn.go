@@ -9,8 +9,8 @@
 // The cost of fan-out is per frame and per syscall, not per byte. A
 // connection accepted with Accept (and built with NewWire) writes prepared
 // frames itself: everything queued since its last write goes out in one
-// writev, with the header framed once per notification for all clients. Only
-// with permessage-deflate does each message go through coder/websocket.
+// writev, with the header framed once per notification for all clients
+// (and, for clients that negotiated permessage-deflate, compressed once).
 package conn
 
 import (
@@ -214,7 +214,11 @@ func (c *Conn) drain() {
 		if c.wire != nil {
 			bufs = bufs[:0]
 			for _, f := range batch {
-				bufs = append(bufs, f.Wire())
+				if c.wire.deflate {
+					bufs = append(bufs, f.DeflatedWire())
+				} else {
+					bufs = append(bufs, f.Wire())
+				}
 			}
 			err = c.wire.writeFrames(bufs, c.opts.WriteTimeout)
 			clear(bufs)

@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"github.com/klauspost/compress/flate"
 
 	"github.com/firehole/firehole/services/gateway/internal/conn"
 )
@@ -142,23 +144,59 @@ func TestDirectFramesWithControlFrames(t *testing.T) {
 	}
 }
 
-// With permessage-deflate every frame goes through coder/websocket.
-func TestCompressedGoesThroughLibrary(t *testing.T) {
-	url, conns, direct := server(t, testOpts, websocket.CompressionNoContextTakeover)
-	cl := dial(t, url, websocket.CompressionNoContextTakeover)
-	if <-direct {
-		t.Fatal("wire direct although permessage-deflate was negotiated")
+// With permessage-deflate frames are still written directly, compressed
+// once; coder/websocket clients with either context mode read them.
+func TestCompressedFrames(t *testing.T) {
+	for _, mode := range []websocket.CompressionMode{websocket.CompressionNoContextTakeover, websocket.CompressionContextTakeover} {
+		t.Run(fmt.Sprint(mode), func(t *testing.T) {
+			url, conns, direct := server(t, testOpts, websocket.CompressionNoContextTakeover)
+			cl := dial(t, url, mode)
+			if !<-direct {
+				t.Fatal("wire not direct")
+			}
+			c := <-conns
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for i, n := range []int{10, 255, 256, 1000, 100000, 1000} {
+				want := payload(n, byte(i))
+				c.SendFrame(conn.TextFrame(want))
+				_, got, err := cl.Read(ctx)
+				if err != nil || !bytes.Equal(got, want) {
+					t.Fatalf("size %d: %v (%d bytes)", n, err, len(got))
+				}
+			}
+		})
 	}
-	c := <-conns
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for i, n := range []int{10, 1000, 100000} {
-		want := payload(n, byte(i))
-		c.SendFrame(conn.TextFrame(want))
-		_, got, err := cl.Read(ctx)
-		if err != nil || !bytes.Equal(got, want) {
-			t.Fatalf("size %d: %v (%d bytes)", n, err, len(got))
-		}
+}
+
+func TestDeflatedWire(t *testing.T) {
+	small := conn.TextFrame(payload(conn.DeflateThreshold-1, 0))
+	if !bytes.Equal(small.DeflatedWire(), small.Wire()) {
+		t.Fatal("payload under the threshold was compressed")
+	}
+	p := bytes.Repeat([]byte(`{"lamports":1,"data":["AAAA","base64"]}`), 40)
+	f := conn.TextFrame(p)
+	z := f.DeflatedWire()
+	if z[0] != 0xC1 {
+		t.Fatalf("first byte %#x, want FIN|RSV1|text", z[0])
+	}
+	if len(z) >= len(f.Wire()) {
+		t.Fatalf("compressed frame %d bytes, plain %d", len(z), len(f.Wire()))
+	}
+	hl := 2
+	switch z[1] {
+	case 126:
+		hl = 4
+	case 127:
+		hl = 10
+	}
+	r := flate.NewReader(io.MultiReader(bytes.NewReader(z[hl:]), strings.NewReader("\x00\x00\xff\xff")))
+	got := make([]byte, len(p))
+	if _, err := io.ReadFull(r, got); err != nil || !bytes.Equal(got, p) {
+		t.Fatalf("inflate: %v", err)
+	}
+	if &f.DeflatedWire()[0] != &z[0] {
+		t.Fatal("compressed again on second use")
 	}
 }
 

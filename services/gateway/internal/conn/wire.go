@@ -31,17 +31,22 @@ const (
 // permessage-deflate is on) through Write; Conn writes prepared frames
 // through writeFrames. One mutex keeps whole frames from interleaving.
 type Wire struct {
-	mu     sync.Mutex
-	nc     net.Conn
-	err    error
-	direct bool
+	mu      sync.Mutex
+	nc      net.Conn
+	err     error
+	direct  bool
+	deflate bool
 }
 
-// Direct reports whether Conn may write prepared frames itself: only when
-// no permessage-deflate was negotiated (then coder/websocket writes no data
-// frames of its own, and every frame it writes is a control frame that
-// reaches Write in one call).
+// Direct reports whether Conn may write prepared frames itself. It may as
+// long as coder/websocket writes no data frames of its own (Conn never asks
+// it to) and every frame the library writes is a control frame that reaches
+// Write in one call.
 func (w *Wire) Direct() bool { return w.direct }
+
+// Deflate reports whether the client negotiated permessage-deflate; its
+// frames are then written in their compressed form (Frame.DeflatedWire).
+func (w *Wire) Deflate() bool { return w.deflate }
 
 // Write implements io.Writer for coder/websocket's buffered writer.
 func (w *Wire) Write(p []byte) (int, error) {
@@ -80,8 +85,7 @@ func (w *Wire) writeFrames(bufs net.Buffers, timeout time.Duration) error {
 }
 
 // Accept is websocket.Accept with small connection buffers and a Wire
-// under the library's writer. The Wire is direct unless the client
-// negotiated permessage-deflate.
+// under the library's writer.
 func Accept(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOptions) (*websocket.Conn, *Wire, error) {
 	hw := &hijackWriter{ResponseWriter: w}
 	ws, err := websocket.Accept(hw, r, opts)
@@ -92,7 +96,8 @@ func Accept(w http.ResponseWriter, r *http.Request, opts *websocket.AcceptOption
 		_ = ws.CloseNow()
 		return nil, nil, errors.New("accept websocket: connection not hijacked")
 	}
-	hw.wire.direct = w.Header().Get("Sec-WebSocket-Extensions") == ""
+	hw.wire.direct = true
+	hw.wire.deflate = w.Header().Get("Sec-WebSocket-Extensions") != ""
 	return ws, hw.wire, nil
 }
 
