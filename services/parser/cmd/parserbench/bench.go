@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"runtime/pprof"
 	"strconv"
 	"strings"
@@ -41,6 +42,7 @@ type options struct {
 	server             string // "process" or "embedded"
 	natsBin            string
 	memory             bool
+	persistAsync       bool
 	batch, inFlight    int
 	timeout            time.Duration
 	cpuProfile         string
@@ -60,6 +62,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.server, "server", "process", "nats-server as its own \"process\" or \"embedded\" in this one")
 	fs.StringVar(&o.natsBin, "nats-server", "", "nats-server binary for -server=process (default: go install nats-server@v2.15.3 into a temp GOBIN)")
 	fs.BoolVar(&o.memory, "memory", false, "memory storage for the streams (default file)")
+	fs.BoolVar(&o.persistAsync, "persist-async", false, "file streams with persist_mode async (what a replicated stream does anyway; a single server loses unflushed writes on a hard kill)")
 	fs.IntVar(&o.batch, "batch", 0, "pipeline.Options.Batch (0: the pipeline's default)")
 	fs.IntVar(&o.inFlight, "inflight", 0, "pipeline.Options.MaxInFlight (0: the pipeline's default)")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up draining after this long")
@@ -100,8 +103,19 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	sopts := bus.DefaultStreamOptions()
 	sopts.MemoryStorage = o.memory
 	sopts.MaxBytes = -1
-	if err := bus.EnsureStreams(ctx, js, sopts); err != nil {
-		return err
+	for _, cfg := range bus.Streams(sopts) {
+		if o.persistAsync {
+			cfg.PersistMode = jetstream.AsyncPersistMode
+		}
+		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
+			return fmt.Errorf("create stream %s: %w", cfg.Name, err)
+		}
+	}
+	// The service's GC default (GOGC unset: service.GCPercent).
+	gcPercent := os.Getenv("GOGC")
+	if pct, set := service.DefaultGC(os.Getenv); set {
+		debug.SetGCPercent(pct)
+		gcPercent = strconv.Itoa(pct)
 	}
 	preStart := time.Now()
 	if err := preload(ctx, js, o); err != nil {
@@ -162,8 +176,15 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 
 	deadline := time.After(o.timeout)
-	var settled float64
+	var settled, lastSettled float64
+	lastProgress := time.Now()
 	for settled < total {
+		if settled != lastSettled {
+			lastSettled, lastProgress = settled, time.Now()
+		} else if time.Since(lastProgress) > 3*time.Second {
+			reportStall(ctx, out, js, settled)
+			lastProgress = time.Now()
+		}
 		select {
 		case <-ctx.Done():
 			cancel()
@@ -187,6 +208,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 		pprof.StopCPUProfile()
 	}
 	awaiting := metricSum(reg, "firehole_parser_awaiting_mint_total")
+	rewinds := metricSum(reg, "firehole_parser_rewinds_total")
 	cancel()
 	if err := <-done; err != nil {
 		return fmt.Errorf("parser run: %w", err)
@@ -211,10 +233,10 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	decodedMsgs := info.CachedInfo().State.Msgs
 
 	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / total }
-	fmt.Fprintf(out, "server=%s storage=%s n=%d batch=%d inflight=%d GOGC=%s GOMAXPROCS=%d\n",
-		o.server, storageName(o.memory), int(total), o.batch, o.inFlight, os.Getenv("GOGC"), runtime.GOMAXPROCS(0))
-	fmt.Fprintf(out, "drained in %s: %.0f updates/s; awaiting-mint %.0f; decoded stream holds %d\n",
-		elapsed.Round(time.Millisecond), total/elapsed.Seconds(), awaiting, decodedMsgs)
+	fmt.Fprintf(out, "server=%s storage=%s persist-async=%v n=%d batch=%d inflight=%d GOGC=%s GOMAXPROCS=%d\n",
+		o.server, storageName(o.memory), o.persistAsync, int(total), o.batch, o.inFlight, gcPercent, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "drained in %s: %.0f updates/s; awaiting-mint %.0f; rewinds %.0f; decoded stream holds %d\n",
+		elapsed.Round(time.Millisecond), total/elapsed.Seconds(), awaiting, rewinds, decodedMsgs)
 	if o.server == "process" {
 		fmt.Fprintf(out, "cpu-µs/update: parser %.1f, nats-server %.1f, sum %.1f\n", us(cpu), us(srv), us(cpu+srv))
 	} else {
@@ -223,6 +245,22 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fmt.Fprintf(out, "parser process: %.1f KiB allocated/update, %d GCs\n",
 		float64(ms1.TotalAlloc-ms0.TotalAlloc)/1024/total, ms1.NumGC-ms0.NumGC)
 	return nil
+}
+
+// reportStall prints the partition consumers' state when the drain makes
+// no progress.
+func reportStall(ctx context.Context, out io.Writer, js jetstream.JetStream, settled float64) {
+	fmt.Fprintf(out, "no progress for 3s at %.0f settled:\n", settled)
+	for p := range bus.Partitions {
+		c, err := js.Consumer(ctx, bus.StreamRaw, pipeline.ConsumerName("parser", p))
+		if err != nil {
+			fmt.Fprintf(out, "  p%02d: %v\n", p, err)
+			continue
+		}
+		ci := c.CachedInfo()
+		fmt.Fprintf(out, "  p%02d: pending %d ack-pending %d redelivered %d waiting %d delivered %d ack-floor %d\n",
+			p, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered.Stream, ci.AckFloor.Stream)
+	}
 }
 
 func storageName(memory bool) string {
