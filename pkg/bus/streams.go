@@ -71,8 +71,8 @@ func Streams(o StreamOptions) []jetstream.StreamConfig {
 }
 
 // EnsureStreams creates the streams or updates them to the given options.
-// Every service that touches the bus calls it at start, so start order does
-// not matter.
+// The ingestor, which owns the stream settings, calls it at start; consuming
+// services call CreateStreamsIfMissing, so start order does not matter.
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
 	for _, cfg := range Streams(o) {
 		if _, err := js.CreateOrUpdateStream(ctx, cfg); err != nil {
@@ -109,3 +109,23 @@ func EnsureConsumer(ctx context.Context, js jetstream.JetStream, stream string, 
 
 // ErrNoStream is returned by lookups when the contract's streams are missing.
 var ErrNoStream = errors.New("firehole stream missing")
+
+// CreateStreamsIfMissing creates the contract's streams that do not exist
+// yet, with the given options, and leaves existing ones alone. Consuming
+// services use it: the stream limits belong to the deployment (and to the
+// ingestor's configuration), and a consumer must not undo them.
+func CreateStreamsIfMissing(ctx context.Context, js jetstream.JetStream, o StreamOptions) error {
+	for _, cfg := range Streams(o) {
+		_, err := js.Stream(ctx, cfg.Name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			_, err = js.CreateStream(ctx, cfg)
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				err = nil // another service created it meanwhile
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("ensure stream %s: %w", cfg.Name, err)
+		}
+	}
+	return nil
+}

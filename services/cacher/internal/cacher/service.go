@@ -157,17 +157,8 @@ func dialRedis(ctx context.Context, cfg Config, log zerolog.Logger) (rueidis.Cli
 // with the contract's defaults only when missing: their limits belong to the
 // deployment, not to the cacher.
 func ensureConsumers(ctx context.Context, js jetstream.JetStream, cfg Config) (accounts, slots jetstream.Consumer, err error) {
-	for _, name := range []string{bus.StreamRaw, bus.StreamDecoded, bus.StreamDLQ} {
-		_, err := js.Stream(ctx, name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			if err := bus.EnsureStreams(ctx, js, bus.DefaultStreamOptions()); err != nil {
-				return nil, nil, err
-			}
-			break
-		}
-		if err != nil {
-			return nil, nil, fmt.Errorf("look up stream %s: %w", name, err)
-		}
+	if err := bus.CreateStreamsIfMissing(ctx, js, bus.DefaultStreamOptions()); err != nil {
+		return nil, nil, err
 	}
 	accounts, err = bus.EnsureConsumer(ctx, js, bus.StreamDecoded,
 		bus.ConsumerConfig(AccountsConsumer, []string{bus.DecodedAccountRoot + ".>"}, cfg.AckWait, cfg.MaxAckPending))

@@ -135,7 +135,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 		return fmt.Errorf("jetstream: %w", err)
 	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	err = bus.EnsureStreams(sctx, js, bus.DefaultStreamOptions())
+	err = bus.CreateStreamsIfMissing(sctx, js, bus.DefaultStreamOptions())
 	cancel()
 	if err != nil {
 		return err

@@ -206,19 +206,7 @@ func prepareSchema(ctx context.Context, pool *pgxpool.Pool, cfg config.Config, l
 // persister only consumes, so it must not undo the replicas or retention
 // a deployment (or the ingestor's configuration) chose.
 func ensureStreamsExist(ctx context.Context, js jetstream.JetStream) error {
-	for _, sc := range bus.Streams(bus.DefaultStreamOptions()) {
-		_, err := js.Stream(ctx, sc.Name)
-		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			_, err = js.CreateStream(ctx, sc)
-			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
-				err = nil
-			}
-		}
-		if err != nil {
-			return fmt.Errorf("ensure stream %s: %w", sc.Name, err)
-		}
-	}
-	return nil
+	return bus.CreateStreamsIfMissing(ctx, js, bus.DefaultStreamOptions())
 }
 
 func printStatus(ctx context.Context, pool *pgxpool.Pool, schemaName string, out io.Writer) error {
