@@ -58,6 +58,7 @@ type opts struct {
 	n, c, natsPort, size, rate                      int
 	duration                                        time.Duration
 	deflate                                         bool
+	owner                                           string
 }
 
 func run(ctx context.Context) error {
@@ -73,6 +74,7 @@ func run(ctx context.Context) error {
 	flag.IntVar(&o.c, "c", 32, "concurrent requests (rpc)")
 	flag.IntVar(&o.natsPort, "nats-port", 14222, "port of the embedded NATS (mode nats)")
 	flag.IntVar(&o.size, "size", 165, "account data size (fanout, latency)")
+	flag.StringVar(&o.owner, "owner", "", "program id (base58) to publish under (fanout, latency); random when empty")
 	flag.BoolVar(&o.deflate, "deflate", false, "offer permessage-deflate (fanout, latency)")
 	flag.IntVar(&o.rate, "rate", 5000, "account updates published per second (latency)")
 	flag.DurationVar(&o.duration, "duration", 10*time.Second, "how long to run")
@@ -239,6 +241,20 @@ func closeRaw(conns []*rawConn) {
 	}
 }
 
+// ownerKey decodes -owner, or makes a random program id.
+func ownerKey(s string) ([]byte, error) {
+	if s == "" {
+		k := make([]byte, 32)
+		_, _ = rand.Read(k)
+		return k, nil
+	}
+	k, err := base58.Decode32(s)
+	if err != nil {
+		return nil, fmt.Errorf("-owner: %w", err)
+	}
+	return k[:], nil
+}
+
 func programSubscribeReq(owner []byte) string {
 	return `{"jsonrpc":"2.0","id":1,"method":"programSubscribe","params":["` + base58.Encode(owner) + `",{"encoding":"base64"}]}`
 }
@@ -247,8 +263,10 @@ func programSubscribeReq(owner []byte) string {
 // clients drain; it reports notifications delivered per second over all
 // clients. The clients are raw WebSocket readers that skip payloads.
 func fanout(ctx context.Context, o opts) error {
-	owner := make([]byte, 32)
-	_, _ = rand.Read(owner)
+	owner, err := ownerKey(o.owner)
+	if err != nil {
+		return err
+	}
 	var received atomic.Int64
 	var closed atomic.Int64
 	var wg sync.WaitGroup
@@ -323,8 +341,10 @@ func latency(ctx context.Context, o opts) error {
 	if o.rate <= 0 || o.rate > 100000 {
 		return errors.New("-rate must be in 1..100000")
 	}
-	owner := make([]byte, 32)
-	_, _ = rand.Read(owner)
+	owner, err := ownerKey(o.owner)
+	if err != nil {
+		return err
+	}
 	conns, err := subscribeRaw(ctx, o, programSubscribeReq(owner))
 	if err != nil {
 		return err
