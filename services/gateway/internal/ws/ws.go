@@ -108,7 +108,12 @@ func (h *Handler) serve(wsc *websocket.Conn, wire *conn.Wire, key *auth.Key, rem
 	sess := h.ps.NewSession(c, quota)
 	h.mu.Lock()
 	h.conns[c] = struct{}{}
+	closing := h.closing
 	h.mu.Unlock()
+	if closing {
+		// Shutdown began after the upgrade and did not see this connection.
+		c.Close(websocket.StatusGoingAway, conn.ReasonGoingAway)
+	}
 	if h.m != nil {
 		h.m.Connections.WithLabelValues("ws").Inc()
 	}
