@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/time/rate"
 )
@@ -93,10 +94,56 @@ func (k *Key) AllowRequest() bool {
 	return k.rl.Allow()
 }
 
-// Keys is the set of valid keys. A nil *Keys means auth is off: every
-// request is allowed and has a nil *Key (no limits).
+// Keys is the set of valid keys: the ones from configuration, fixed at
+// start, and the ones loaded from Postgres, replaced as a whole by
+// SetLoaded. A nil *Keys means auth is off: every request is allowed and
+// has a nil *Key (no limits). Safe for concurrent use.
 type Keys struct {
 	byDigest map[[32]byte]*Key
+	loaded   atomic.Pointer[map[[32]byte]*Key]
+}
+
+// Entry is one key from an outside store.
+type Entry struct {
+	Digest [32]byte
+	Name   string
+	Limits Limits
+}
+
+// newKey builds a Key with its rate limiter.
+func newKey(name string, limits Limits) *Key {
+	k := &Key{Name: name, limits: limits}
+	if limits.RPS > 0 {
+		burst := limits.Burst
+		if burst <= 0 {
+			burst = int(limits.RPS) + 1
+		}
+		k.rl = rate.NewLimiter(rate.Limit(limits.RPS), burst)
+	}
+	return k
+}
+
+// SetLoaded replaces the loaded keys with entries. A key that is still
+// there with the same limits keeps its state (open connections and
+// subscriptions, rate budget), so a refresh does not reset anyone's limits.
+func (ks *Keys) SetLoaded(entries []Entry) {
+	old := map[[32]byte]*Key{}
+	if p := ks.loaded.Load(); p != nil {
+		old = *p
+	}
+	next := make(map[[32]byte]*Key, len(entries))
+	for _, e := range entries {
+		if k, ok := old[e.Digest]; ok && k.limits == e.Limits {
+			next[e.Digest] = k
+			continue
+		}
+		name := e.Name
+		if name == "" {
+			name = hex.EncodeToString(e.Digest[:4])
+		}
+		next[e.Digest] = newKey(name, e.Limits)
+	}
+	ks.loaded.Store(&next)
 }
 
 // ErrNoKey and ErrBadKey are returned by Check.
@@ -125,25 +172,21 @@ func Parse(entries []string, limits Limits) (*Keys, error) {
 		} else {
 			d = sha256.Sum256([]byte(e))
 		}
-		k := &Key{Name: hex.EncodeToString(d[:4]), limits: limits}
-		if limits.RPS > 0 {
-			burst := limits.Burst
-			if burst <= 0 {
-				burst = int(limits.RPS) + 1
-			}
-			k.rl = rate.NewLimiter(rate.Limit(limits.RPS), burst)
-		}
-		ks.byDigest[d] = k
+		ks.byDigest[d] = newKey(hex.EncodeToString(d[:4]), limits)
 	}
 	return ks, errors.Join(errs...)
 }
 
-// Len is the number of keys.
+// Len is the number of keys, configured and loaded.
 func (ks *Keys) Len() int {
 	if ks == nil {
 		return 0
 	}
-	return len(ks.byDigest)
+	n := len(ks.byDigest)
+	if p := ks.loaded.Load(); p != nil {
+		n += len(*p)
+	}
+	return n
 }
 
 // FromRequest returns the key the request carries, or "".
@@ -170,9 +213,14 @@ func (ks *Keys) Check(r *http.Request) (*Key, error) {
 		return nil, ErrNoKey
 	}
 	// Lookup is by digest: timing reveals nothing usable about a plain key.
-	k, ok := ks.byDigest[sha256.Sum256([]byte(plain))]
-	if !ok {
-		return nil, ErrBadKey
+	d := sha256.Sum256([]byte(plain))
+	if k, ok := ks.byDigest[d]; ok {
+		return k, nil
 	}
-	return k, nil
+	if p := ks.loaded.Load(); p != nil {
+		if k, ok := (*p)[d]; ok {
+			return k, nil
+		}
+	}
+	return nil, ErrBadKey
 }

@@ -40,6 +40,8 @@ type Config struct {
 	Compression    bool          `envconfig:"COMPRESSION" default:"true" desc:"permessage-deflate when the client offers it"`
 	Auth           string        `envconfig:"AUTH" default:"on" desc:"on or off; off must be explicit"`
 	APIKeys        []string      `envconfig:"API_KEYS" desc:"comma list of API keys, plain or sha256:<hex>"`
+	APIKeysPG      bool          `envconfig:"API_KEYS_POSTGRES" default:"false" desc:"also accept the enabled keys in <POSTGRES_SCHEMA>.api_keys (needs POSTGRES_URL)"`
+	APIKeysRefresh time.Duration `envconfig:"API_KEYS_REFRESH" default:"30s" desc:"how often the api_keys table is read again"`
 	KeyMaxConns    int           `envconfig:"KEY_MAX_CONNS" default:"1000" desc:"connections per API key (0 = unlimited)"`
 	KeyMaxSubs     int           `envconfig:"KEY_MAX_SUBSCRIPTIONS" default:"100000" desc:"subscriptions per API key (0 = unlimited)"`
 	KeyRPS         float64       `envconfig:"KEY_RPS" default:"0" desc:"JSON-RPC requests per second per API key (0 = unlimited)"`
@@ -72,7 +74,9 @@ func (c Config) Validate() error {
 	p.Check(c.PingInterval < 0, Prefix+"_PING_INTERVAL", "must not be negative")
 	switch c.Auth {
 	case "on":
-		p.Check(len(c.APIKeys) == 0, Prefix+"_API_KEYS", "must list at least one key when "+Prefix+"_AUTH=on (set "+Prefix+"_AUTH=off to run without keys)")
+		p.Check(len(c.APIKeys) == 0 && !c.APIKeysPG, Prefix+"_API_KEYS", "must list at least one key when "+Prefix+"_AUTH=on and "+Prefix+"_API_KEYS_POSTGRES is off (set "+Prefix+"_AUTH=off to run without keys)")
+		p.Check(c.APIKeysPG && c.PostgresURL == "", Prefix+"_API_KEYS_POSTGRES", "needs "+Prefix+"_POSTGRES_URL")
+		p.Check(c.APIKeysPG && c.APIKeysRefresh <= 0, Prefix+"_API_KEYS_REFRESH", "must be positive")
 	case "off":
 	default:
 		p.Addf("%s_AUTH: must be on or off, not %q", Prefix, c.Auth)

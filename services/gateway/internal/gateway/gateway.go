@@ -65,6 +65,7 @@ type Gateway struct {
 	WS     *ws.Handler
 	RPC    *rpc.Handler
 
+	keys                    *auth.Keys // refreshed from Postgres when set
 	rpcHandler              http.Handler
 	native                  http.Handler // Firehole's native protocol at /native on the WebSocket listener
 	wsLn, httpLn, metricsLn net.Listener
@@ -132,6 +133,12 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 		g.health.AddCheck("postgres", pg.Ping)
 		index = pg
 	}
+	if keys != nil && cfg.APIKeysPG {
+		if err := g.loadKeys(ctx, keys); err != nil {
+			return nil, err
+		}
+		g.keys = keys
+	}
 
 	g.Hub = hub.New(g.nc, log, hub.Hooks{Subjects: func(d int) { m.NATSSubjects.Add(float64(d)) }})
 	g.PubSub = pubsub.New(pubsub.Config{Commitment: commitment, MaxSubsPerConn: cfg.MaxSubsPerConn}, g.Hub, log, m)
@@ -169,6 +176,38 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 	return g, nil
 }
 
+// loadKeys replaces the Postgres-held keys with what api_keys holds now.
+func (g *Gateway) loadKeys(ctx context.Context, keys *auth.Keys) error {
+	qctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	entries, err := auth.LoadPostgres(qctx, g.pool, g.cfg.PostgresSchema)
+	if err != nil {
+		return err
+	}
+	keys.SetLoaded(entries)
+	return nil
+}
+
+// refreshKeys re-reads api_keys every API_KEYS_REFRESH until ctx ends. A
+// failed read keeps the keys already loaded.
+func (g *Gateway) refreshKeys(ctx context.Context) error {
+	if g.keys == nil {
+		return nil
+	}
+	t := time.NewTicker(g.cfg.APIKeysRefresh)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-t.C:
+			if err := g.loadKeys(ctx, g.keys); err != nil && ctx.Err() == nil {
+				g.log.Warn().Err(err).Str("component", "auth").Msg("refresh api keys; keeping the previous set")
+			}
+		}
+	}
+}
+
 type keyCtx struct{}
 
 // withKey checks the API key of an HTTP JSON-RPC request (401 without one)
@@ -200,6 +239,7 @@ func (g *Gateway) Run(ctx context.Context) error {
 			return lifecycle.ServeListener(ctx, g.metricsLn, g.health.Handler(g.reg), time.Second)
 		}},
 		lifecycle.Component{Name: "ws", Run: g.serveWS},
+		lifecycle.Component{Name: "api-keys", Run: g.refreshKeys},
 		lifecycle.Component{Name: "http", Run: func(ctx context.Context) error {
 			return lifecycle.ServeListener(ctx, g.httpLn, g.rpcHandler, g.cfg.ShutdownGrace)
 		}},
