@@ -15,11 +15,11 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	return &metrics{
-		generated:   prometheus.NewCounter(prometheus.CounterOpts{Name: "geysersim_updates_generated_total", Help: "Account updates generated or replayed."}),
-		sent:        prometheus.NewCounter(prometheus.CounterOpts{Name: "geysersim_messages_sent_total", Help: "Updates sent to subscribers."}),
-		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "geysersim_subscribers", Help: "Open Subscribe streams."}),
-		slot:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "geysersim_slot", Help: "Newest processed slot."}),
-		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "geysersim_client_disconnects_total", Help: "Subscribe streams ended by error, by gRPC code."}, []string{"code"}),
+		generated:   prometheus.NewCounter(prometheus.CounterOpts{Name: "firehole_geysersim_updates_generated_total", Help: "Account updates generated or replayed."}),
+		sent:        prometheus.NewCounter(prometheus.CounterOpts{Name: "firehole_geysersim_messages_sent_total", Help: "Updates sent to subscribers."}),
+		subscribers: prometheus.NewGauge(prometheus.GaugeOpts{Name: "firehole_geysersim_subscribers", Help: "Open Subscribe streams."}),
+		slot:        prometheus.NewGauge(prometheus.GaugeOpts{Name: "firehole_geysersim_slot", Help: "Newest processed slot."}),
+		disconnects: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "firehole_geysersim_client_disconnects_total", Help: "Subscribe streams ended by error, by gRPC code."}, []string{"code"}),
 	}
 }
 

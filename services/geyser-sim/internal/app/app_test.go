@@ -122,7 +122,7 @@ func TestRun(t *testing.T) {
 		if resp.StatusCode != http.StatusOK {
 			t.Fatalf("%s: %d %s", path, resp.StatusCode, body)
 		}
-		if path == "/metrics" && !strings.Contains(string(body), "geysersim_updates_generated_total") {
+		if path == "/metrics" && !strings.Contains(string(body), "firehole_geysersim_updates_generated_total") {
 			t.Fatalf("metrics lack the simulator's counters")
 		}
 	}

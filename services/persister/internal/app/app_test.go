@@ -92,7 +92,7 @@ func TestRunCommands(t *testing.T) {
 	publish(t, js, ups)
 	waitDrained(t, js, bus.StreamDecoded, AccountsConsumer, 30*time.Second)
 	checkState(t, verify, name, want)
-	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, `persister_messages_stored_total{kind="accounts"}`) {
+	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, `firehole_persister_messages_stored_total{kind="accounts"}`) {
 		t.Errorf("/metrics: %d, stored counter missing", code)
 	}
 	if code, _ := get("/healthz"); code != http.StatusOK {

@@ -312,13 +312,13 @@ func benchEndToEnd(b *testing.B, rate int, primed, backlog bool) {
 		for _, m := range mf.GetMetric() {
 			if h := m.GetHistogram(); h != nil && m.GetLabel()[0].GetValue() == "accounts" && h.GetSampleCount() > 0 {
 				switch mf.GetName() {
-				case "persister_batch_write_seconds":
+				case "firehole_persister_batch_write_seconds":
 					b.ReportMetric(1000*h.GetSampleSum()/float64(h.GetSampleCount()), "ms/batch")
-				case "persister_batch_size":
+				case "firehole_persister_batch_size":
 					b.ReportMetric(h.GetSampleSum()/float64(h.GetSampleCount()), "msgs/batch")
 				}
 			}
-			if h := m.GetHistogram(); h != nil && mf.GetName() == "persister_account_batch_phase_seconds" && h.GetSampleCount() > 0 {
+			if h := m.GetHistogram(); h != nil && mf.GetName() == "firehole_persister_account_batch_phase_seconds" && h.GetSampleCount() > 0 {
 				b.ReportMetric(1000*h.GetSampleSum()/float64(h.GetSampleCount()), "ms-"+m.GetLabel()[0].GetValue())
 			}
 		}

@@ -50,19 +50,19 @@ func TestCancelMidBatchThenRestart(t *testing.T) {
 	opt.FlushGrace = time.Nanosecond
 	first := start(t, pool, js, opt)
 	deadline := time.Now().Add(30 * time.Second)
-	for first.counter(t, "persister_messages_stored_total", "accounts") < 1000 {
+	for first.counter(t, "firehole_persister_messages_stored_total", "accounts") < 1000 {
 		if time.Now().After(deadline) {
 			t.Fatal("first persister stored nothing in 30s")
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
 	first.stop(t)
-	stored := first.counter(t, "persister_messages_stored_total", "accounts")
+	stored := first.counter(t, "firehole_persister_messages_stored_total", "accounts")
 	if int(stored) >= len(ups) {
 		t.Logf("first persister finished everything (%v) before the cancel; the restart has nothing to do", stored)
 	}
 
-	t.Logf("first persister stored %v of %d messages, %v failed writes", stored, len(ups), first.counter(t, "persister_write_errors_total", "accounts"))
+	t.Logf("first persister stored %v of %d messages, %v failed writes", stored, len(ups), first.counter(t, "firehole_persister_write_errors_total", "accounts"))
 	opt.FlushGrace = 0
 	start(t, pool, js, opt)
 	waitDrained(t, js, bus.StreamDecoded, AccountsConsumer, time.Minute)
@@ -81,7 +81,7 @@ func TestTwoReplicasOneConsumer(t *testing.T) {
 	publish(t, js, ups[len(ups)/2:])
 	waitDrained(t, js, bus.StreamDecoded, AccountsConsumer, time.Minute)
 	checkState(t, pool, name, want)
-	na, nb := a.counter(t, "persister_messages_stored_total", "accounts"), b.counter(t, "persister_messages_stored_total", "accounts")
+	na, nb := a.counter(t, "firehole_persister_messages_stored_total", "accounts"), b.counter(t, "firehole_persister_messages_stored_total", "accounts")
 	if na+nb < float64(len(ups)) {
 		t.Errorf("replicas stored %v + %v messages, want at least %d", na, nb, len(ups))
 	}
@@ -105,14 +105,14 @@ func TestPostgresOutageLosesNothing(t *testing.T) {
 	r := start(t, pool, js, testOptions(name))
 	publish(t, js, ups[:len(ups)/3])
 
-	waitFor(t, 30*time.Second, func() bool { return r.counter(t, "persister_messages_stored_total", "accounts") > 0 })
+	waitFor(t, 30*time.Second, func() bool { return r.counter(t, "firehole_persister_messages_stored_total", "accounts") > 0 })
 	px.cut()
 	publish(t, js, ups[len(ups)/3:])
 	// While cut: writes fail and are retried; what is stored stays put.
-	waitFor(t, 30*time.Second, func() bool { return r.counter(t, "persister_write_errors_total", "accounts") >= 2 })
-	storedDuring := r.counter(t, "persister_messages_stored_total", "accounts")
+	waitFor(t, 30*time.Second, func() bool { return r.counter(t, "firehole_persister_write_errors_total", "accounts") >= 2 })
+	storedDuring := r.counter(t, "firehole_persister_messages_stored_total", "accounts")
 	time.Sleep(500 * time.Millisecond)
-	if after := r.counter(t, "persister_messages_stored_total", "accounts"); after != storedDuring {
+	if after := r.counter(t, "firehole_persister_messages_stored_total", "accounts"); after != storedDuring {
 		t.Fatalf("messages acked while Postgres was unreachable: %v then %v", storedDuring, after)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -157,7 +157,7 @@ func TestMalformedMessagesDeadLettered(t *testing.T) {
 	publish(t, js, ups)
 	waitDrained(t, js, bus.StreamDecoded, AccountsConsumer, time.Minute)
 	checkState(t, pool, name, want)
-	if got := r.counter(t, "persister_messages_invalid_total", "accounts"); got != 3 {
+	if got := r.counter(t, "firehole_persister_messages_invalid_total", "accounts"); got != 3 {
 		t.Errorf("invalid counter = %v, want 3", got)
 	}
 	dlq, err := js.Stream(ctx, bus.StreamDLQ)
@@ -231,7 +231,7 @@ func TestSlots(t *testing.T) {
 	if got[1] != 102 || got[2] != 99 || got[3] != 90 || len(got) != 3 {
 		t.Errorf("slots = %v, want map[1:102 2:99 3:90]", got)
 	}
-	if n := r.counter(t, "persister_messages_invalid_total", "slots"); n != 1 {
+	if n := r.counter(t, "firehole_persister_messages_invalid_total", "slots"); n != 1 {
 		t.Errorf("invalid slot messages = %v, want 1", n)
 	}
 }

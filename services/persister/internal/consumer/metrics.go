@@ -28,31 +28,31 @@ func (m *Metrics) ObservePhase(phase string, d time.Duration) {
 func NewMetrics(reg prometheus.Registerer) *Metrics {
 	m := &Metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "persister_messages_stored_total", Help: "Messages acked after their batch committed.",
+			Name: "firehole_persister_messages_stored_total", Help: "Messages acked after their batch committed.",
 		}, []string{"kind"}),
 		invalid: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "persister_messages_invalid_total", Help: "Malformed messages sent to the dead-letter subject.",
+			Name: "firehole_persister_messages_invalid_total", Help: "Malformed messages sent to the dead-letter subject.",
 		}, []string{"kind"}),
 		changed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "persister_rows_changed_total", Help: "Rows inserted or moved forward by committed batches.",
+			Name: "firehole_persister_rows_changed_total", Help: "Rows inserted or moved forward by committed batches.",
 		}, []string{"kind"}),
 		writeErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "persister_write_errors_total", Help: "Batch writes that failed and were retried.",
+			Name: "firehole_persister_write_errors_total", Help: "Batch writes that failed and were retried.",
 		}, []string{"kind"}),
 		batchSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "persister_batch_write_seconds", Help: "Time to write and commit one batch.",
+			Name: "firehole_persister_batch_write_seconds", Help: "Time to write and commit one batch.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}, []string{"kind"}),
 		batchSize: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "persister_batch_size", Help: "Messages per committed batch.",
+			Name: "firehole_persister_batch_size", Help: "Messages per committed batch.",
 			Buckets: prometheus.ExponentialBuckets(1, 4, 9),
 		}, []string{"kind"}),
 		commitLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "persister_publish_to_commit_seconds", Help: "Time from a message's storage in JetStream to the commit of its batch.",
+			Name: "firehole_persister_publish_to_commit_seconds", Help: "Time from a message's storage in JetStream to the commit of its batch.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 		}, []string{"kind"}),
 		phaseSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name: "persister_account_batch_phase_seconds", Help: "Time of each phase of an account batch write (copy, history, upsert, commit).",
+			Name: "firehole_persister_account_batch_phase_seconds", Help: "Time of each phase of an account batch write (copy, history, upsert, commit).",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 15),
 		}, []string{"phase"}),
 	}
