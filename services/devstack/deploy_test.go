@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -76,7 +77,7 @@ func checkEnv(t *testing.T, where, svc string, env map[string]string) {
 }
 
 // infrastructure images that are not Firehole services.
-var thirdParty = map[string]bool{"nats": true, "postgres": true, "redis": true}
+var thirdParty = map[string]bool{"nats": true, "postgres": true, "redis": true, "prometheus": true, "grafana": true}
 
 func TestComposeNamesRealServicesAndVariables(t *testing.T) {
 	raw, err := os.ReadFile(filepath.Join(repoRoot, "docker-compose.yml"))
@@ -110,6 +111,40 @@ func TestComposeNamesRealServicesAndVariables(t *testing.T) {
 			t.Errorf("compose %s: dockerfile %q: %v", name, s.Build.Dockerfile, err)
 		}
 		checkEnv(t, "docker-compose.yml", name, s.Environment)
+	}
+}
+
+// TestDashboardIsValid: the Grafana dashboard parses and every panel queries
+// Firehole metrics.
+func TestDashboardIsValid(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot, "deploy", "grafana", "firehole.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var d struct {
+		UID    string `json:"uid"`
+		Panels []struct {
+			Title   string `json:"title"`
+			Targets []struct {
+				Expr string `json:"expr"`
+			} `json:"targets"`
+		} `json:"panels"`
+	}
+	if err := json.Unmarshal(raw, &d); err != nil {
+		t.Fatalf("dashboard: %v", err)
+	}
+	if d.UID == "" || len(d.Panels) == 0 {
+		t.Fatal("dashboard has no uid or no panels")
+	}
+	for _, p := range d.Panels {
+		if len(p.Targets) == 0 {
+			t.Errorf("panel %q has no query", p.Title)
+		}
+		for _, q := range p.Targets {
+			if !strings.Contains(q.Expr, "firehole_") {
+				t.Errorf("panel %q queries %q, no Firehole metric", p.Title, q.Expr)
+			}
+		}
 	}
 }
 
