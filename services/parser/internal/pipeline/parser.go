@@ -107,7 +107,10 @@ type Parser struct {
 	metrics *metrics
 	workers []*worker
 	clock   atomic.Int64 // Clock sysvar unix_timestamp; 0 until seen
-	ready   chan struct{}
+	// maxPayload is the server's limit on a message; a decoded form that
+	// would exceed it is published without its parsed JSON.
+	maxPayload int64
+	ready      chan struct{}
 
 	mu      sync.Mutex
 	waiters map[[32]byte]uint64 // mint → bit per worker waiting for it
@@ -132,9 +135,10 @@ func New(nc *nats.Conn, js jetstream.JetStream, dec Decoder, mints Mints, o Opti
 	log = log.With().Str("component", "pipeline").Logger()
 	p := &Parser{
 		nc: nc, js: js, dec: dec, mints: mints, opts: o, log: log,
-		policy:  bus.NewPolicy(js, "parser", log, reg),
-		ready:   make(chan struct{}),
-		waiters: make(map[[32]byte]uint64),
+		maxPayload: nc.MaxPayload(),
+		policy:     bus.NewPolicy(js, "parser", log, reg),
+		ready:      make(chan struct{}),
+		waiters:    make(map[[32]byte]uint64),
 	}
 	p.metrics = newMetrics(reg, func() float64 {
 		n := 0
@@ -179,7 +183,7 @@ func (p *Parser) Ready() <-chan struct{} { return p.ready }
 func (p *Parser) Run(ctx context.Context) error {
 	consumers := make([]jetstream.Consumer, len(p.workers))
 	for i, w := range p.workers {
-		cfg := ConsumerConfig(w.consumer, w.part, p.opts.AckWait, 2*w.maxInFlight+p.opts.Batch)
+		cfg := ConsumerConfig(w.consumer, w.part, p.opts.AckWait, 2*w.maxInFlight+2*p.opts.Batch)
 		c, err := p.ensureConsumer(ctx, cfg)
 		if err != nil {
 			return err

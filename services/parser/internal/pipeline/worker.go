@@ -420,6 +420,12 @@ func (w *worker) message(d *fireholev1.DecodedAccount, id string, raw []byte, ra
 		d.Parsed, d.Status, d.Error = nil, fireholev1.DecodeStatus_DECODE_STATUS_ERROR, "marshal: "+err.Error()
 		data, _ = marshalDecoded((*bp)[:0], d, nil)
 	}
+	if limit := w.p.maxPayload; limit > 0 && int64(len(data))+payloadHeadroom > limit && d.Parsed != nil {
+		// Never fatal: the update goes out with its raw account and the error.
+		d.Parsed, d.JsonParsed, d.Status = nil, false, fireholev1.DecodeStatus_DECODE_STATUS_ERROR
+		d.Error = fmt.Sprintf("decoded message of %d bytes is over the server's max payload of %d", len(data), limit)
+		data, _ = marshalDecoded(data[:0], d, raw)
+	}
 	*bp = data
 	subject := ""
 	if rest, ok := strings.CutPrefix(rawSubject, bus.RawAccountRoot); ok {
@@ -445,6 +451,9 @@ func (w *worker) message(d *fireholev1.DecodedAccount, id string, raw []byte, ra
 	}
 	return m
 }
+
+// payloadHeadroom is kept below the server's max payload for the headers.
+const payloadHeadroom = 1024
 
 // bufPool holds payload buffers of decoded messages.
 var bufPool = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
