@@ -7,6 +7,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/firehole/firehole/pkg/bus"
 	"github.com/firehole/firehole/services/parser/internal/pipeline"
@@ -189,4 +190,93 @@ func TestFailedDeadLetterRewindsThePartition(t *testing.T) {
 	if n := s.CachedInfo().State.Msgs; n != 1 {
 		t.Errorf("dead letters %d, want 1", n)
 	}
+}
+
+// Dropped connections (the server kicks every client) and a NATS restart in
+// the middle of a drain lose whatever was on the wire; every raw message
+// must still be republished once and settled, well before AckWait. (Whether
+// a delivery goes missing depends on timing; the server restart usually
+// makes one and the parser rewinds. TestHandleStopsAtADeliveryGap covers the
+// gap check itself.)
+func TestConnectionLossMidDrainLosesNothing(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		cut  func(e *env)
+	}{
+		{"clients kicked", func(e *env) {
+			conns, err := e.srv.Connz(nil)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			for _, ci := range conns.Conns {
+				_ = e.srv.DisconnectClientByID(ci.Cid)
+			}
+		}},
+		{"server restarted", func(e *env) { e.srv.Restart(e.t) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			const part, n = 11, 3000
+			ids := e.publishInPartitionFast(part, n)
+
+			rep := e.start(replicaOpts{partitions: []int{part}, batch: 50, inFlight: 64})
+			waitFor(t, func() bool { return sum(t, rep, "firehole_parser_published_total") >= n/10 })
+			c.cut(e)
+
+			deadline := time.Now().Add(2 * wait) // well below AckWait (30 s)
+			for {
+				s, err := e.js.Stream(context.Background(), bus.StreamDecoded)
+				if err == nil && s.CachedInfo().State.Msgs == n {
+					break
+				}
+				if time.Now().After(deadline) {
+					var got uint64
+					if err == nil {
+						got = s.CachedInfo().State.Msgs
+					}
+					t.Fatalf("decoded stream holds %d messages, want %d (rewinds %v)", got, n, sum(t, rep, "firehole_parser_rewinds_total"))
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+			settledUpTo(t, e, pipeline.ConsumerName("parser", part))
+			r := e.reader("")
+			got := decodedIDs(r, n)
+			for _, id := range ids {
+				if got[id] != 1 {
+					t.Fatalf("message %s decoded %d times, want once", id, got[id])
+				}
+			}
+		})
+	}
+}
+
+// publishInPartitionFast publishes n raw updates of one account each in
+// partition p asynchronously and returns their message ids.
+func (e *env) publishInPartitionFast(p, n int) []string {
+	e.t.Helper()
+	owner := key(e.t)
+	var ids []string
+	for i := range n {
+		u := update(owner, keyInPartition(e.t, p), []byte{byte(i)}, 500+uint64(i))
+		data, err := proto.Marshal(u)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		m := nats.NewMsg(bus.RawAccountSubject(u.GetOwner(), u.GetPubkey()))
+		m.Data = data
+		id := bus.AccountMsgID(u)
+		m.Header.Set(bus.HeaderMsgID, id)
+		if _, err := e.js.PublishMsgAsync(m); err != nil {
+			e.t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	select {
+	case <-e.js.PublishAsyncComplete():
+	case <-time.After(wait):
+		e.t.Fatal("publish raw: not complete")
+	}
+	return ids
 }

@@ -1,9 +1,11 @@
 package pipeline
 
 import (
+	"context"
 	"testing"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
 )
 
 // fakeMsg is a jetstream.Msg the acker only passes around.
@@ -85,6 +87,46 @@ func TestAcker(t *testing.T) {
 				if gotSeq != s.wantSeq || n != s.wantN {
 					t.Errorf("step %d: ack message %d settling %d, want %d settling %d", i, gotSeq, n, s.wantSeq, s.wantN)
 				}
+			}
+		})
+	}
+}
+
+// seqMsg is a delivery with a consumer sequence.
+type seqMsg struct {
+	jetstream.Msg
+	dseq uint64
+}
+
+func (m seqMsg) Metadata() (*jetstream.MsgMetadata, error) {
+	md := &jetstream.MsgMetadata{}
+	md.Sequence.Consumer = m.dseq
+	return md, nil
+}
+
+func (m seqMsg) Subject() string { return "firehole.v1.raw.account.a.b.0" }
+
+// A delivery that is not the next one (one was lost in between, or the
+// consumer went back) is not handled and stops the acks until a rewind.
+func TestHandleStopsAtADeliveryGap(t *testing.T) {
+	t.Parallel()
+	for _, c := range []struct {
+		name string
+		next uint64
+		dseq uint64
+	}{
+		{"one lost", 1, 2},
+		{"went back", 5, 3},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			w := &worker{acks: newAcker(1), nextDelivery: c.next, log: zerolog.Nop()}
+			w.handle(context.Background(), seqMsg{dseq: c.dseq})
+			if !w.acks.hasFailed() {
+				t.Error("acks not stopped")
+			}
+			if len(w.acks.msgs) != 0 {
+				t.Error("the message was handled")
 			}
 		})
 	}

@@ -34,23 +34,28 @@ const RedecodeSuffix = ":m"
 // worker consumes one partition in order. Everything but wake and rescan is
 // owned by the worker goroutine.
 type worker struct {
-	p           *Parser
-	idx, part   int
-	pub         *bus.Publisher
-	consumer    string // durable name of the partition's consumer
-	acks        *acker
-	failures    atomic.Int64 // rewinds since the last settled message
-	maxInFlight int
-	in          chan jetstream.Msg // delivered by the consumer, handled by the worker
-	wake        chan [32]byte
-	rescan      atomic.Bool
-	pendingN    atomic.Int64 // pending.len() for the gauge
-	pending     *pendingSet
-	log         zerolog.Logger
-	buf         []byte
-	counts      map[countKey]prometheus.Counter
-	scratch     fireholev1.DecodedAccount
-	decodedAt   timestamppb.Timestamp
+	p         *Parser
+	idx, part int
+	pub       *bus.Publisher
+	consumer  string // durable name of the partition's consumer
+	acks      *acker
+	failures  atomic.Int64 // rewinds since the last settled message
+	// nextDelivery is the consumer sequence the next message must carry:
+	// with AckAll a delivery lost in between (a reconnect) or a consumer
+	// that went back (a server restart, another client on the consumer)
+	// must stop the acks, or the next ack would settle it unprocessed.
+	nextDelivery uint64
+	maxInFlight  int
+	in           chan jetstream.Msg // delivered by the consumer, handled by the worker
+	wake         chan [32]byte
+	rescan       atomic.Bool
+	pendingN     atomic.Int64 // pending.len() for the gauge
+	pending      *pendingSet
+	log          zerolog.Logger
+	buf          []byte
+	counts       map[countKey]prometheus.Counter
+	scratch      fireholev1.DecodedAccount
+	decodedAt    timestamppb.Timestamp
 }
 
 type countKey struct {
@@ -116,6 +121,9 @@ func (w *worker) run(ctx context.Context, c jetstream.Consumer, started chan<- s
 
 // consume starts pulling the partition's messages into w.in.
 func (w *worker) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error) {
+	// Every start follows a reset to the ack floor, which numbers deliveries
+	// from 1 again.
+	w.nextDelivery = 1
 	cc, err := c.Consume(func(msg jetstream.Msg) { w.in <- msg }, jetstream.PullMaxMessages(w.p.opts.Batch))
 	if err != nil {
 		return nil, fmt.Errorf("consume partition %d: %w", w.part, err)
@@ -247,6 +255,14 @@ func (w *worker) fetch(ctx context.Context, mint [32]byte) bool {
 // by the publisher's completion or, if it is dead-lettered, here (acker).
 func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 	start := time.Now()
+	if md, err := msg.Metadata(); err == nil {
+		if d := md.Sequence.Consumer; d != w.nextDelivery {
+			// Not handled: it comes again after the rewind.
+			w.fail(msg, fmt.Errorf("delivery %d where %d was next", d, w.nextDelivery))
+			return
+		}
+		w.nextDelivery++
+	}
 	ticket := w.acks.add(msg)
 	u := new(fireholev1.AccountUpdate)
 	if err := proto.Unmarshal(msg.Data(), u); err != nil {
