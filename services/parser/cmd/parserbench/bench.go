@@ -43,6 +43,7 @@ type options struct {
 	natsBin            string
 	memory             bool
 	persistAsync       bool
+	single             bool
 	batch, inFlight    int
 	timeout            time.Duration
 	cpuProfile         string
@@ -63,6 +64,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	fs.StringVar(&o.natsBin, "nats-server", "", "nats-server binary for -server=process (default: go install nats-server@v2.15.3 into a temp GOBIN)")
 	fs.BoolVar(&o.memory, "memory", false, "memory storage for the streams (default file)")
 	fs.BoolVar(&o.persistAsync, "persist-async", false, "file streams with persist_mode async (what a replicated stream does anyway; a single server loses unflushed writes on a hard kill)")
+	fs.BoolVar(&o.single, "single", false, "one consumer over all partitions (PARSER_SINGLE_CONSUMER)")
 	fs.IntVar(&o.batch, "batch", 0, "pipeline.Options.Batch (0: the pipeline's default)")
 	fs.IntVar(&o.inFlight, "inflight", 0, "pipeline.Options.MaxInFlight (0: the pipeline's default)")
 	fs.DurationVar(&o.timeout, "timeout", 3*time.Minute, "give up draining after this long")
@@ -144,7 +146,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	reg := prometheus.NewRegistry()
 	p, err := pipeline.New(pnc, pjs, registry, book, pipeline.Options{
-		Partitions: parts, Batch: o.batch, MaxInFlight: o.inFlight,
+		Partitions: parts, Batch: o.batch, MaxInFlight: o.inFlight, Single: o.single,
 	}, zerolog.New(os.Stderr).Level(zerolog.WarnLevel), reg)
 	if err != nil {
 		return err
@@ -233,8 +235,8 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	decodedMsgs := info.CachedInfo().State.Msgs
 
 	us := func(d time.Duration) float64 { return float64(d.Microseconds()) / total }
-	fmt.Fprintf(out, "server=%s storage=%s persist-async=%v n=%d batch=%d inflight=%d GOGC=%s GOMAXPROCS=%d\n",
-		o.server, storageName(o.memory), o.persistAsync, int(total), o.batch, o.inFlight, gcPercent, runtime.GOMAXPROCS(0))
+	fmt.Fprintf(out, "server=%s single=%v storage=%s persist-async=%v n=%d batch=%d inflight=%d GOGC=%s GOMAXPROCS=%d\n",
+		o.server, o.single, storageName(o.memory), o.persistAsync, int(total), o.batch, o.inFlight, gcPercent, runtime.GOMAXPROCS(0))
 	fmt.Fprintf(out, "drained in %s: %.0f updates/s; awaiting-mint %.0f; rewinds %.0f; decoded stream holds %d\n",
 		elapsed.Round(time.Millisecond), total/elapsed.Seconds(), awaiting, rewinds, decodedMsgs)
 	if o.server == "process" {
@@ -251,15 +253,18 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 // no progress.
 func reportStall(ctx context.Context, out io.Writer, js jetstream.JetStream, settled float64) {
 	fmt.Fprintf(out, "no progress for 3s at %.0f settled:\n", settled)
-	for p := range bus.Partitions {
+	for p := -1; p < bus.Partitions; p++ {
 		c, err := js.Consumer(ctx, bus.StreamRaw, pipeline.ConsumerName("parser", p))
+		if errors.Is(err, jetstream.ErrConsumerNotFound) {
+			continue
+		}
 		if err != nil {
-			fmt.Fprintf(out, "  p%02d: %v\n", p, err)
+			fmt.Fprintf(out, "  partition %d: %v\n", p, err)
 			continue
 		}
 		ci := c.CachedInfo()
-		fmt.Fprintf(out, "  p%02d: pending %d ack-pending %d redelivered %d waiting %d delivered %d ack-floor %d\n",
-			p, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered.Stream, ci.AckFloor.Stream)
+		fmt.Fprintf(out, "  %s: pending %d ack-pending %d redelivered %d waiting %d delivered %d ack-floor %d\n",
+			ci.Name, ci.NumPending, ci.NumAckPending, ci.NumRedelivered, ci.NumWaiting, ci.Delivered.Stream, ci.AckFloor.Stream)
 	}
 }
 

@@ -67,6 +67,7 @@ type replicaOpts struct {
 	durable    string
 	batch      int
 	inFlight   int
+	single     bool
 }
 
 // start runs a parser replica on its own NATS connection with the real
@@ -85,7 +86,7 @@ func (e *env) start(o replicaOpts) *replica {
 	}
 	reg := prometheus.NewRegistry()
 	p, err := pipeline.New(nc, js, registry, book, pipeline.Options{
-		Partitions: o.partitions, Durable: o.durable, Batch: o.batch, MaxInFlight: o.inFlight,
+		Partitions: o.partitions, Durable: o.durable, Batch: o.batch, MaxInFlight: o.inFlight, Single: o.single,
 		Sweep: 100 * time.Millisecond, LagInterval: 200 * time.Millisecond,
 	}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), reg)
 	if err != nil {

@@ -81,4 +81,9 @@ func newMetrics(reg prometheus.Registerer, inFlight, pending func() float64) *me
 	return m
 }
 
-func partitionLabel(p int) string { return strconv.Itoa(p) }
+func partitionLabel(p int) string {
+	if p == AllPartitions {
+		return "all"
+	}
+	return strconv.Itoa(p)
+}

@@ -59,7 +59,13 @@ type Options struct {
 	LagInterval time.Duration // how often consumer lag is polled
 	AckFlush    time.Duration // how often settled raw messages are acked at the latest
 	Sweep       time.Duration // how often pending accounts are re-checked
-	Now         func() time.Time
+	// Single takes every partition with one consumer named Durable (filter
+	// firehole.v1.raw.account.>) handled by one goroutine, instead of one
+	// filtered consumer and goroutine per partition. It needs all partitions.
+	// nats-server then finds each next message without scanning past the
+	// other partitions' messages (BENCH.md).
+	Single bool
+	Now    func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -92,8 +98,17 @@ func (o *Options) defaults() {
 	}
 }
 
-// ConsumerName is the durable consumer of partition p.
-func ConsumerName(prefix string, p int) string { return fmt.Sprintf("%s-p%02d", prefix, p) }
+// AllPartitions stands for every partition in Single mode.
+const AllPartitions = -1
+
+// ConsumerName is the durable consumer of partition p, or the single
+// consumer (prefix itself) for AllPartitions.
+func ConsumerName(prefix string, p int) string {
+	if p == AllPartitions {
+		return prefix
+	}
+	return fmt.Sprintf("%s-p%02d", prefix, p)
+}
 
 // Parser runs the stage. Build it with New and start it with Run once.
 type Parser struct {
@@ -121,6 +136,9 @@ func New(nc *nats.Conn, js jetstream.JetStream, dec Decoder, mints Mints, o Opti
 	o.defaults()
 	if len(o.Partitions) == 0 {
 		return nil, errors.New("new parser: no partitions")
+	}
+	if o.Single && len(o.Partitions) != bus.Partitions {
+		return nil, fmt.Errorf("new parser: a single consumer needs all %d partitions", bus.Partitions)
 	}
 	if len(o.Partitions) > 64 {
 		return nil, errors.New("new parser: more than 64 partitions")
@@ -153,9 +171,13 @@ func New(nc *nats.Conn, js jetstream.JetStream, dec Decoder, mints Mints, o Opti
 		}
 		return float64(n)
 	})
-	perInFlight := max(o.MaxInFlight/len(o.Partitions), 16)
-	perPending := max(o.MaxPending/len(o.Partitions), 1)
-	for i, part := range o.Partitions {
+	parts := o.Partitions
+	if o.Single {
+		parts = []int{AllPartitions}
+	}
+	perInFlight := max(o.MaxInFlight/len(parts), 16)
+	perPending := max(o.MaxPending/len(parts), 1)
+	for i, part := range parts {
 		pub, err := bus.NewPublisher(nc, bus.PublisherOptions{MaxInFlight: perInFlight})
 		if err != nil {
 			return nil, fmt.Errorf("new publisher: %w", err)
@@ -167,7 +189,7 @@ func New(nc *nats.Conn, js jetstream.JetStream, dec Decoder, mints Mints, o Opti
 			in:       make(chan jetstream.Msg, o.Batch),
 			wake:     make(chan [32]byte, 1024),
 			pending:  newPendingSet(perPending),
-			log:      log.With().Int("partition", part).Logger(),
+			log:      log.With().Str("partition", partitionLabel(part)).Logger(),
 			counts:   make(map[countKey]prometheus.Counter),
 		})
 	}
@@ -184,11 +206,18 @@ func (p *Parser) Run(ctx context.Context) error {
 	consumers := make([]jetstream.Consumer, len(p.workers))
 	for i, w := range p.workers {
 		cfg := ConsumerConfig(w.consumer, w.part, p.opts.AckWait, 2*w.maxInFlight+2*p.opts.Batch)
-		c, err := p.ensureConsumer(ctx, cfg)
+		from, err := p.takeOver(ctx, w.part)
+		if err != nil {
+			return err
+		}
+		c, err := p.ensureConsumer(ctx, cfg, from)
 		if err != nil {
 			return err
 		}
 		consumers[i] = c
+	}
+	if err := p.dropReplaced(ctx); err != nil {
+		return err
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	started := make(chan struct{}, len(p.workers))
@@ -214,8 +243,13 @@ func (p *Parser) Run(ctx context.Context) error {
 // ConsumerConfig is the durable consumer of one partition: the contract's
 // consumer (bus.ConsumerConfig) with AckAllPolicy. A partition is processed
 // in order, so one ack settles a whole run of republished messages.
+// For AllPartitions the filter is every raw account subject.
 func ConsumerConfig(durable string, part int, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
-	cfg := bus.ConsumerConfig(durable, []string{bus.AccountFilter(bus.RawAccountRoot, "", "", part)}, ackWait, maxAckPending)
+	filter := bus.AccountFilter(bus.RawAccountRoot, "", "", part)
+	if part == AllPartitions {
+		filter = bus.RawAccountRoot + ".>"
+	}
+	cfg := bus.ConsumerConfig(durable, []string{filter}, ackWait, maxAckPending)
 	cfg.AckPolicy = jetstream.AckAllPolicy
 	return cfg
 }
@@ -226,7 +260,21 @@ func ConsumerConfig(durable string, part int, ackWait time.Duration, maxAckPendi
 // message would otherwise settle it unprocessed). A consumer left by a parser
 // that acked explicitly cannot change its ack policy: it is replaced by one
 // that starts after the old ack floor.
-func (p *Parser) ensureConsumer(ctx context.Context, cfg jetstream.ConsumerConfig) (jetstream.Consumer, error) {
+//
+// from, when not zero, is where a consumer created now starts: the
+// position taken over from the other mode's consumers (takeOver).
+func (p *Parser) ensureConsumer(ctx context.Context, cfg jetstream.ConsumerConfig, from uint64) (jetstream.Consumer, error) {
+	if from > 0 {
+		c, err := p.js.CreateConsumer(ctx, bus.StreamRaw, cfg)
+		if err != nil {
+			return nil, fmt.Errorf("create consumer %s: %w", cfg.Durable, err)
+		}
+		if _, err := p.js.ResetConsumerToSequence(ctx, bus.StreamRaw, cfg.Durable, from); err != nil {
+			return nil, fmt.Errorf("create consumer %s: start at %d: %w", cfg.Durable, from, err)
+		}
+		p.log.Info().Str("consumer", cfg.Durable).Uint64("from", from).Msg("took over the position of the other consumer mode")
+		return c, nil
+	}
 	c, err := p.js.CreateOrUpdateConsumer(ctx, bus.StreamRaw, cfg)
 	if err != nil {
 		old, ierr := p.js.Consumer(ctx, bus.StreamRaw, cfg.Durable)
@@ -250,6 +298,115 @@ func (p *Parser) ensureConsumer(ctx context.Context, cfg jetstream.ConsumerConfi
 		return nil, fmt.Errorf("reset consumer %s to its ack floor: %w", cfg.Durable, err)
 	}
 	return c, nil
+}
+
+// takeOver returns where the consumer of part starts when it does not exist
+// yet but the other mode's consumers do (PARSER_SINGLE_CONSUMER changed):
+// one after the lowest point up to which the consumers that covered its
+// partitions had settled everything, a missing one counting as 0. It returns 0 when the consumer
+// exists or there is nothing to take over.
+func (p *Parser) takeOver(ctx context.Context, part int) (uint64, error) {
+	name := ConsumerName(p.opts.Durable, part)
+	if _, err := p.js.Consumer(ctx, bus.StreamRaw, name); err == nil {
+		return 0, nil
+	} else if !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return 0, fmt.Errorf("look up consumer %s: %w", name, err)
+	}
+	var sources []string
+	if part == AllPartitions {
+		for q := range bus.Partitions {
+			sources = append(sources, ConsumerName(p.opts.Durable, q))
+		}
+	} else {
+		sources = []string{p.opts.Durable}
+	}
+	// The stream's last sequence is read before the consumers: a consumer
+	// that then has nothing pending and nothing unacknowledged has settled
+	// every message of its partitions up to it, even if its own ack floor
+	// is older (a partition without recent messages).
+	stream, err := p.js.Stream(ctx, bus.StreamRaw)
+	if err != nil {
+		return 0, fmt.Errorf("look up stream %s: %w", bus.StreamRaw, err)
+	}
+	last := stream.CachedInfo().State.LastSeq
+	var floor uint64
+	found := false
+	for i, src := range sources {
+		c, err := p.js.Consumer(ctx, bus.StreamRaw, src)
+		var f uint64
+		switch {
+		case err == nil:
+			found = true
+			if f, err = settledUpTo(ctx, stream, c.CachedInfo(), last); err != nil {
+				return 0, fmt.Errorf("position of consumer %s: %w", src, err)
+			}
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+		default:
+			return 0, fmt.Errorf("look up consumer %s: %w", src, err)
+		}
+		if i == 0 || f < floor {
+			floor = f
+		}
+	}
+	if !found {
+		return 0, nil
+	}
+	return floor + 1, nil
+}
+
+// settledUpTo is the stream sequence up to which every message of the
+// consumer's filter is settled: with nothing unacknowledged, up to the
+// message before its next undelivered one (last when there is none), else
+// its ack floor.
+func settledUpTo(ctx context.Context, stream jetstream.Stream, ci *jetstream.ConsumerInfo, last uint64) (uint64, error) {
+	if ci.NumAckPending > 0 {
+		return ci.AckFloor.Stream, nil
+	}
+	if ci.NumPending == 0 {
+		return max(last, ci.AckFloor.Stream), nil
+	}
+	filter := ci.Config.FilterSubject
+	if len(ci.Config.FilterSubjects) == 1 {
+		filter = ci.Config.FilterSubjects[0]
+	}
+	if filter == "" {
+		return ci.AckFloor.Stream, nil
+	}
+	next, err := stream.GetMsg(ctx, ci.Delivered.Stream+1, jetstream.WithGetMsgSubject(filter))
+	if err != nil {
+		return 0, err
+	}
+	return next.Sequence - 1, nil
+}
+
+// dropReplaced deletes the other mode's consumers once this mode's cover
+// every partition, so that a later switch back cannot resume from a stale
+// position.
+func (p *Parser) dropReplaced(ctx context.Context) error {
+	var stale []string
+	if p.opts.Single {
+		for q := range bus.Partitions {
+			stale = append(stale, ConsumerName(p.opts.Durable, q))
+		}
+	} else {
+		for q := range bus.Partitions {
+			if _, err := p.js.Consumer(ctx, bus.StreamRaw, ConsumerName(p.opts.Durable, q)); err != nil {
+				return nil // not every partition has its consumer yet (another replica's)
+			}
+		}
+		stale = []string{p.opts.Durable}
+	}
+	for _, name := range stale {
+		err := p.js.DeleteConsumer(ctx, bus.StreamRaw, name)
+		switch {
+		case err == nil:
+			p.log.Info().Str("consumer", name).Msg("deleted the consumer of the other mode")
+		case errors.Is(err, jetstream.ErrConsumerNotFound):
+		default:
+			return fmt.Errorf("delete consumer %s: %w", name, err)
+		}
+	}
+	return nil
 }
 
 // flushAcks acks, every AckFlush, what each partition has settled since its

@@ -99,7 +99,7 @@ func (w *worker) run(ctx context.Context, c jetstream.Consumer, started chan<- s
 			if ctx.Err() != nil {
 				return nil
 			}
-			return fmt.Errorf("consume partition %d: %w", w.part, jetstream.ErrMsgIteratorClosed)
+			return fmt.Errorf("consume partition %s: %w", partitionLabel(w.part), jetstream.ErrMsgIteratorClosed)
 		case <-tick.C:
 			if now := w.p.opts.Now(); now.Sub(lastSweep) >= w.p.opts.Sweep {
 				lastSweep = now
@@ -126,7 +126,7 @@ func (w *worker) consume(c jetstream.Consumer) (jetstream.ConsumeContext, error)
 	w.nextDelivery = 1
 	cc, err := c.Consume(func(msg jetstream.Msg) { w.in <- msg }, jetstream.PullMaxMessages(w.p.opts.Batch))
 	if err != nil {
-		return nil, fmt.Errorf("consume partition %d: %w", w.part, err)
+		return nil, fmt.Errorf("consume partition %s: %w", partitionLabel(w.part), err)
 	}
 	return cc, nil
 }

@@ -26,6 +26,7 @@ type Config struct {
 	IDLDir         string        `envconfig:"IDL_DIR" default:"deploy/idl" desc:"directory of Anchor IDL *.json files; empty loads none"`
 	IDLPrograms    string        `envconfig:"IDL_PROGRAMS" desc:"name=address,... deploys IDLs (by program name) at these addresses; needed for legacy IDLs without one"`
 	Partitions     string        `envconfig:"PARTITIONS" default:"0-15" desc:"partitions this replica consumes: list and ranges, e.g. 0-7 or 0,2,4-6"`
+	SingleConsumer bool          `envconfig:"SINGLE_CONSUMER" default:"false" desc:"one consumer <DURABLE> over all partitions (needs PARTITIONS=0-15) instead of <DURABLE>-pNN per partition: less work for nats-server, one replica only"`
 	MaxInFlight    int           `envconfig:"MAX_IN_FLIGHT" default:"4096" desc:"decoded messages published and not yet acknowledged, over all partitions"`
 	MaxPending     int           `envconfig:"MAX_PENDING" default:"100000" desc:"token accounts kept while their mint is unknown"`
 	MintCacheSize  int           `envconfig:"MINT_CACHE_SIZE" default:"1000000" desc:"mints kept in memory"`
@@ -47,6 +48,8 @@ func (c *Config) Validate() error {
 	if _, err := decoders.ParseAddressOverrides(c.IDLPrograms); err != nil {
 		p.Addf("%s_IDL_PROGRAMS: %w", Prefix, err)
 	}
+	parts, err := ParsePartitions(c.Partitions)
+	p.Check(err == nil && c.SingleConsumer && len(parts) != bus.Partitions, Prefix+"_SINGLE_CONSUMER", "needs "+Prefix+"_PARTITIONS to be all of 0-15")
 	p.Check(c.MaxInFlight < 1, Prefix+"_MAX_IN_FLIGHT", "must be at least 1")
 	p.Check(c.MaxPending < 1, Prefix+"_MAX_PENDING", "must be at least 1")
 	p.Check(c.MintCacheSize < 1, Prefix+"_MINT_CACHE_SIZE", "must be at least 1")

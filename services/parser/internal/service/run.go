@@ -142,6 +142,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	}
 	p, err := pipeline.New(nc, js, registry, book, pipeline.Options{
 		Partitions:  partitions,
+		Single:      cfg.SingleConsumer,
 		Durable:     cfg.Durable,
 		MaxInFlight: cfg.MaxInFlight,
 		AckWait:     cfg.AckWait,
