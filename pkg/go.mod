@@ -3,6 +3,7 @@ module github.com/firehole/firehole/pkg
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/cespare/xxhash/v2 v2.3.0
 	github.com/firehole/firehole/proto v0.0.0
 	github.com/kelseyhightower/envconfig v1.4.0

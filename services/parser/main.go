@@ -1,6 +1,7 @@
 // Command parser decodes raw Solana account updates from JetStream and
 // republishes them decoded. It is configured by PARSER_* environment
-// variables; -help lists them.
+// variables; -help lists them. `parser idl fetch` reads a program's Anchor
+// IDL from the chain.
 package main
 
 import (
@@ -19,4 +20,9 @@ func main() {
 	os.Exit(service.Exit(err))
 }
 
-func run(ctx context.Context) error { return service.Main(ctx, os.Args[1:], os.Stdout) }
+func run(ctx context.Context) error {
+	if len(os.Args) > 1 && os.Args[1] == "idl" {
+		return service.IDLCommand(ctx, os.Args[2:], os.Stdout)
+	}
+	return service.Main(ctx, os.Args[1:], os.Stdout)
+}
