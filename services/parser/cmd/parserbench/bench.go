@@ -29,6 +29,7 @@ import (
 
 	"github.com/firehole/firehole/pkg/bus"
 	"github.com/firehole/firehole/pkg/bus/embedded"
+	"github.com/firehole/firehole/pkg/lifecycle"
 	"github.com/firehole/firehole/pkg/solana"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 	"github.com/firehole/firehole/services/parser/internal/decoders"
@@ -115,7 +116,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	}
 	// The service's GC default (GOGC unset: service.GCPercent).
 	gcPercent := os.Getenv("GOGC")
-	if pct, set := service.DefaultGC(os.Getenv); set {
+	if pct, set := lifecycle.DefaultGCPercent(os.Getenv, service.GCPercent); set {
 		debug.SetGCPercent(pct)
 		gcPercent = strconv.Itoa(pct)
 	}

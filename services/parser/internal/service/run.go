@@ -5,8 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"runtime/debug"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -35,10 +33,7 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	log := logging.New(cfg.Config, "parser")
-	if pct, set := DefaultGC(os.Getenv); set {
-		debug.SetGCPercent(pct)
-		log.Info().Int("gc_percent", pct).Msg("GOGC not set; using the parser's default")
-	}
+	lifecycle.SetGCDefault(log, GCPercent)
 	return Run(ctx, cfg, log)
 }
 
@@ -49,14 +44,6 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 // tenth of the parser's CPU (BENCH.md). 400 lets the heap grow to five times
 // the live set between collections. GOMEMLIMIT, when set, still caps it.
 const GCPercent = 400
-
-// DefaultGC reports the GC percent to set: GCPercent unless GOGC is given.
-func DefaultGC(getenv func(string) string) (int, bool) {
-	if getenv("GOGC") != "" {
-		return 0, false
-	}
-	return GCPercent, true
-}
 
 // BuildRegistry builds the decoder registry: the jsonParsed programs (token
 // accounts reading mints from book), every Anchor IDL in idlDir at its
