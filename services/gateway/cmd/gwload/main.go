@@ -5,6 +5,7 @@
 //	gwload -mode fanout -ws ws://127.0.0.1:8900 -nats nats://127.0.0.1:14222 -n 1000 -duration 10s
 //	gwload -mode latency -ws ws://127.0.0.1:8900 -nats nats://127.0.0.1:14222 -n 10 -rate 5000 -duration 10s
 //	gwload -mode rpc    -http http://127.0.0.1:8899 -redis 127.0.0.1:6379 -prefix gwload: -c 32 -duration 10s
+//	gwload -mode pipeline -ws 'ws://127.0.0.1:8900/?api-key=K' -metrics http://127.0.0.1:9105 -owner <program> -n 10 -duration 30s
 //
 // Every mode stops after -duration (at most 5 minutes, except nats) and
 // refuses non-loopback addresses.
@@ -63,7 +64,7 @@ type opts struct {
 
 func run(ctx context.Context) error {
 	var o opts
-	flag.StringVar(&o.mode, "mode", "", "nats, idle, fanout, latency or rpc")
+	flag.StringVar(&o.mode, "mode", "", "nats, idle, fanout, latency, pipeline or rpc")
 	flag.StringVar(&o.ws, "ws", "ws://127.0.0.1:8900", "gateway WebSocket URL")
 	flag.StringVar(&o.http, "http", "http://127.0.0.1:8899", "gateway HTTP URL")
 	flag.StringVar(&o.natsURL, "nats", "nats://127.0.0.1:14222", "NATS URL the gateway uses (fanout publishes here)")
@@ -103,6 +104,8 @@ func run(ctx context.Context) error {
 		return rpcLoad(ctx, o)
 	case "latency":
 		return latency(ctx, o)
+	case "pipeline":
+		return pipeline(ctx, o)
 	}
 	return fmt.Errorf("unknown -mode %q", o.mode)
 }
