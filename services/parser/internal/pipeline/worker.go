@@ -111,10 +111,11 @@ func (w *worker) run(ctx context.Context, c jetstream.Consumer, started chan<- s
 			if err := w.rewind(ctx); err != nil {
 				return nil // ctx ended
 			}
-			if cc, err = w.consume(c); err != nil {
-				return err
+			next, err := w.consume(c)
+			if err != nil {
+				return err // cc, already stopped, stays for the deferred stop
 			}
-			closed = cc.Closed()
+			cc, closed = next, next.Closed()
 		}
 	}
 }

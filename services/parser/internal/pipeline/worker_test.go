@@ -1,0 +1,71 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/rs/zerolog"
+
+	"github.com/firehole/firehole/pkg/bus"
+	"github.com/firehole/firehole/pkg/bus/bustest"
+)
+
+// failingConsumer hands out one ConsumeContext, then fails to consume.
+type failingConsumer struct {
+	jetstream.Consumer
+	calls int
+}
+
+var errConsume = errors.New("consume: connection closed")
+
+func (c *failingConsumer) Consume(jetstream.MessageHandler, ...jetstream.PullConsumeOpt) (jetstream.ConsumeContext, error) {
+	c.calls++
+	if c.calls > 1 {
+		return nil, errConsume
+	}
+	return &stoppableContext{closed: make(chan struct{})}, nil
+}
+
+type stoppableContext struct {
+	jetstream.ConsumeContext
+	closed chan struct{}
+}
+
+func (c *stoppableContext) Stop() {
+	select {
+	case <-c.closed:
+	default:
+		close(c.closed)
+	}
+}
+
+func (c *stoppableContext) Closed() <-chan struct{} { return c.closed }
+
+// A consume that fails after a rewind ends the worker with that error (it
+// used to leave a nil ConsumeContext to the deferred stop, which panicked).
+func TestConsumeFailingAfterARewindReturnsTheError(t *testing.T) {
+	t.Parallel()
+	_, nc, js := bustest.StartWithStreams(t)
+	p, err := New(nc, js, nil, nil, Options{Partitions: []int{0}, Sweep: 10 * time.Millisecond}, zerolog.Nop(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := p.workers[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := js.CreateConsumer(ctx, bus.StreamRaw, ConsumerConfig(w.consumer, w.part, time.Minute, 100)); err != nil {
+		t.Fatal(err)
+	}
+	w.acks.fail() // rewind at the first tick
+	c := &failingConsumer{}
+	err = w.run(ctx, c, make(chan struct{}, 1))
+	if !errors.Is(err, errConsume) {
+		t.Fatalf("run: %v, want %v", err, errConsume)
+	}
+	if c.calls != 2 {
+		t.Errorf("%d consumes, want 2", c.calls)
+	}
+}
