@@ -178,6 +178,9 @@ func TestPolicy(t *testing.T) {
 	if dl.Stage != "test" || dl.Error != "decode: garbage" || dl.Stream != bus.StreamRaw || dl.StreamSequence != 3 || dl.Headers[bus.HeaderMsgID] == "" {
 		t.Fatalf("dead letter = %+v", dl)
 	}
+	if id, want := m.Headers().Get(bus.HeaderMsgID), "dlq:test:"+bus.StreamRaw+":3"; id != want {
+		t.Fatalf("dead letter %s = %q, want %q", bus.HeaderMsgID, id, want)
+	}
 	// Nothing is left pending on the consumer.
 	info, err := cons.Info(ctx)
 	if err != nil {

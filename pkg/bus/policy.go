@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"strconv"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -161,7 +162,7 @@ func (p *Policy) publishDeadLetter(ctx context.Context, msg jetstream.Msg, cause
 	out.Data = body
 	out.Header.Set(HeaderError, truncate(cause.Error(), 512))
 	if dl.Stream != "" {
-		out.Header.Set(HeaderMsgID, "dlq:"+p.stage+":"+dl.Stream+":"+itoa(dl.StreamSequence))
+		out.Header.Set(HeaderMsgID, "dlq:"+p.stage+":"+dl.Stream+":"+strconv.FormatUint(dl.StreamSequence, 10))
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
@@ -174,17 +175,4 @@ func truncate(s string, n int) string {
 		return s
 	}
 	return s[:n]
-}
-
-func itoa(v uint64) string {
-	var b [20]byte
-	i := len(b)
-	for {
-		i--
-		b[i] = byte('0' + v%10)
-		v /= 10
-		if v == 0 {
-			return string(b[i:])
-		}
-	}
 }

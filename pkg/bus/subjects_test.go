@@ -1,6 +1,7 @@
 package bus
 
 import (
+	"strconv"
 	"strings"
 	"testing"
 
@@ -22,7 +23,7 @@ func TestAccountSubjects(t *testing.T) {
 	owner := mustKey(t, "TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA")
 	key := mustKey(t, "11111111111111111111111111111111")
 	got := RawAccountSubject(owner, key)
-	want := "firehole.v1.raw.account.TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA.11111111111111111111111111111111." + itoa(uint64(Partition(key)))
+	want := "firehole.v1.raw.account.TokenkegQfeZyiNwAJbNbGKPFXCWuBvf9Ss623VQ5DA.11111111111111111111111111111111." + strconv.Itoa(Partition(key))
 	if got != want {
 		t.Fatalf("raw subject = %q, want %q", got, want)
 	}
