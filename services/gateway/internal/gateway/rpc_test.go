@@ -121,7 +121,7 @@ func TestHTTPErrorsAndBatch(t *testing.T) {
 		{"unknown method", `{"jsonrpc":"2.0","id":1,"method":"getBlock"}`, `{"jsonrpc":"2.0","error":{"code":-32601,"message":"Method not found"},"id":1}`},
 		{"invalid pubkey", `{"jsonrpc":"2.0","id":1,"method":"getAccountInfo","params":["0OIl"]}`, `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid param: Invalid"},"id":1}`},
 		{"wrong size pubkey", `{"jsonrpc":"2.0","id":1,"method":"getAccountInfo","params":["abc"]}`, `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid param: WrongSize"},"id":1}`},
-		{"base58 too large", `{"jsonrpc":"2.0","id":1,"method":"getAccountInfo","params":["` + bigS + `"]}`, `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Encoded binary (base 58) data should be less than 128 bytes, please use Base64 encoding."},"id":1}`},
+		{"base58 too large", `{"jsonrpc":"2.0","id":1,"method":"getAccountInfo","params":["` + bigS + `"]}`, `{"jsonrpc":"2.0","error":{"code":-32600,"message":"Encoded binary (base 58) data should be less than 128 bytes, please use Base64 encoding."},"id":1}`},
 		{"sliced base58 ok", `{"jsonrpc":"2.0","id":1,"method":"getAccountInfo","params":["` + bigS + `",{"encoding":"base58","dataSlice":{"offset":0,"length":2}}]}`,
 			`{"jsonrpc":"2.0","result":{"context":{"apiVersion":"2.2.0","slot":9},"value":{"data":["11","base58"],"executable":false,"lamports":1000005,"owner":"` + base58.Encode(big.Account.Owner) + `","rentEpoch":18446744073709551615,"space":200}},"id":1}`},
 		{"account min context slot", `{"jsonrpc":"2.0","id":1,"method":"getAccountInfo","params":["` + bigS + `",{"encoding":"base64","minContextSlot":10}]}`,

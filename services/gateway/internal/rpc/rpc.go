@@ -292,11 +292,12 @@ func appendContext(dst []byte, slot uint64) []byte {
 	return append(dst, `},"value":`...)
 }
 
-// checkEncoding is agave's check for base58 output of large data.
+// checkEncoding is agave's check for base58 output of large data
+// (encode_account in rpc/src/rpc.rs: an InvalidRequest error, -32600).
 func checkEncoding(a *fireholev1.DecodedAccount, cfg jsonrpc.AccountConfig) error {
 	if cfg.Encoding == uiaccount.Binary || cfg.Encoding == uiaccount.Base58 {
 		if len(cfg.Slice.Apply(a.GetAccount().GetData())) > uiaccount.MaxBase58Bytes {
-			return jsonrpc.InvalidParams(jsonrpc.MsgBase58TooLargeForRPC)
+			return &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: jsonrpc.MsgBase58TooLargeForRPC}
 		}
 	}
 	return nil
