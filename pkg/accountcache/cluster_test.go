@@ -2,14 +2,14 @@ package accountcache
 
 import (
 	"context"
-	"net"
-	"os/exec"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/redis/rueidis"
 
 	"github.com/firehole/firehole/pkg/accountcache/cachetest"
+	"github.com/firehole/firehole/pkg/testenv"
 )
 
 // TestCluster runs the writer and the readers against a Redis Cluster: the
@@ -21,11 +21,14 @@ func TestCluster(t *testing.T) {
 	if err != nil {
 		t.Fatalf("connect cluster: %v", err)
 	}
-	defer c.Close()
+	prefix := testenv.Name(t) + ":"
+	t.Cleanup(func() {
+		cachetest.DeletePrefix(c, prefix)
+		c.Close()
+	})
 	if c.Mode() != rueidis.ClientModeCluster {
 		t.Fatalf("client mode %v, want cluster", c.Mode())
 	}
-	prefix := "fhtest:"
 	ctx := context.Background()
 	w := NewWriter(c, prefix, time.Minute)
 	if w.chunk != 1 {
@@ -72,12 +75,17 @@ func TestCluster(t *testing.T) {
 		}
 	})
 	t.Run("noscript on every node", func(t *testing.T) {
-		for _, a := range addrs {
-			host, port, _ := net.SplitHostPort(a)
-			_ = exec.Command("redis-cli", "-h", host, "-p", port, "script", "flush").Run()
+		for addr, n := range c.Nodes() {
+			if err := n.Do(ctx, n.B().ScriptFlush().Build()).Error(); err != nil {
+				t.Fatalf("script flush on %s: %v", addr, err)
+			}
 		}
-		if _, err := w.Write(ctx, []Update{upd(t, 30_000, 1, 1, 0, ok, 1), upd(t, 30_001, 1, 1, 0, ok, 1)}); err != nil {
+		r, err := w.Write(ctx, []Update{upd(t, 30_000, 1, 1, 0, ok, 1), upd(t, 30_001, 1, 1, 0, ok, 1)})
+		if err != nil {
 			t.Fatal(err)
+		}
+		if !slices.Equal(r, []Result{Applied, Applied}) {
+			t.Errorf("results after script flush = %v, want both Applied", r)
 		}
 	})
 	t.Run("slots", func(t *testing.T) {
