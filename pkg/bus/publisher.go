@@ -30,6 +30,10 @@ type Publisher struct {
 	onRetry  func(err error)
 }
 
+// publishOpts are made once: an option built per call costs the hot path
+// two allocations per message.
+var publishOpts = []jetstream.PublishOpt{jetstream.WithStallWait(time.Second)}
+
 type inflight struct {
 	msg  *nats.Msg
 	fut  jetstream.PubAckFuture
@@ -92,7 +96,7 @@ func (p *Publisher) Publish(ctx context.Context, msg *nats.Msg, done func(*jetst
 	}
 	p.inFlight.Add(1)
 	it := &inflight{msg: msg, done: done, sent: time.Now()}
-	it.fut, it.err = p.js.PublishMsgAsync(msg, jetstream.WithStallWait(time.Second))
+	it.fut, it.err = p.js.PublishMsgAsync(msg, publishOpts...)
 	p.queue <- it
 	return nil
 }
@@ -149,7 +153,7 @@ func (p *Publisher) complete(ctx context.Context, it *inflight) {
 			}
 			return
 		}
-		if errors.Is(it.err, jetstream.ErrStreamNotFound) || isPermanentPublishErr(it.err) {
+		if isPermanentPublishErr(it.err) {
 			if it.done != nil {
 				it.done(nil, it.err)
 			}
@@ -171,12 +175,13 @@ func (p *Publisher) complete(ctx context.Context, it *inflight) {
 		}
 		wait = min(wait*2, p.retryMax)
 		it.sent = time.Now()
-		it.fut, it.err = p.js.PublishMsgAsync(it.msg, jetstream.WithStallWait(time.Second))
+		it.fut, it.err = p.js.PublishMsgAsync(it.msg, publishOpts...)
 	}
 }
 
 // isPermanentPublishErr reports errors that another try cannot fix: the
 // message is too large or names no stream.
 func isPermanentPublishErr(err error) bool {
-	return errors.Is(err, nats.ErrMaxPayload) || errors.Is(err, nats.ErrBadSubject) || errors.Is(err, jetstream.ErrInvalidSubject)
+	return errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, nats.ErrMaxPayload) ||
+		errors.Is(err, nats.ErrBadSubject) || errors.Is(err, jetstream.ErrInvalidSubject)
 }
