@@ -42,6 +42,12 @@ func newPendingSet(max int) *pendingSet {
 
 func (s *pendingSet) len() int { return len(s.byAccount) }
 
+// has reports whether an update of the account pk is kept.
+func (s *pendingSet) has(pk []byte) bool {
+	_, ok := s.byAccount[[32]byte(pk)]
+	return ok
+}
+
 func newer(a, b *fireholev1.AccountUpdate) bool {
 	if a.GetSlot() != b.GetSlot() {
 		return a.GetSlot() > b.GetSlot()

@@ -381,7 +381,7 @@ func (w *worker) decode(ctx context.Context, u *fireholev1.AccountUpdate, owner,
 func (w *worker) keep(e *pendingEntry) {
 	kept, newMint := w.pending.add(e, w.p.opts.Now())
 	if !kept {
-		if w.pending.len() >= w.pending.max {
+		if !w.pending.has(e.update.GetPubkey()) { // refused for room, not for a newer kept update
 			w.p.metrics.pendingDrop.Inc()
 		}
 		return

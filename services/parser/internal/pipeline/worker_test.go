@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
 	"github.com/firehole/firehole/pkg/bus"
@@ -67,5 +68,24 @@ func TestConsumeFailingAfterARewindReturnsTheError(t *testing.T) {
 	}
 	if c.calls != 2 {
 		t.Errorf("%d consumes, want 2", c.calls)
+	}
+}
+
+// An update not kept because a newer one of the same account is kept is
+// not a drop, even when the set is full; a new account refused for room is.
+func TestKeepCountsOnlyUpdatesRefusedForRoom(t *testing.T) {
+	t.Parallel()
+	p := &Parser{opts: Options{Now: time.Now}, metrics: newMetrics(nil, nil, nil)}
+	w := &worker{p: p, pending: newPendingSet(1)}
+	if kept, _ := w.pending.add(entry(1, 9, 5, 0), time.Now()); !kept {
+		t.Fatal("first entry not kept")
+	}
+	w.keep(entry(1, 9, 4, 0)) // older than the kept one
+	if got := testutil.ToFloat64(p.metrics.pendingDrop); got != 0 {
+		t.Errorf("older update of a kept account: %v drops, want 0", got)
+	}
+	w.keep(entry(2, 9, 1, 0)) // no room
+	if got := testutil.ToFloat64(p.metrics.pendingDrop); got != 1 {
+		t.Errorf("new account in a full set: %v drops, want 1", got)
 	}
 }
