@@ -103,47 +103,38 @@ func TestWriterOrdering(t *testing.T) {
 	}
 }
 
+// orderingCase writes steps one call each to account i, then all in one
+// pipelined call to account 1000+i: both must end the same way.
 func orderingCase(t *testing.T, c rueidis.Client, prefix string, i int, oneKey bool, steps []version, results []Result, want version) {
-	tt := struct {
-		steps   []version
-		results []Result
-		want    version
-	}{steps, results, want}
-	{
-		{
-			// One call per step, then all steps in one pipelined call on
-			// another account: both must end the same way.
-			w := newWriter(c, prefix, 0, oneKey)
-			ctx := context.Background()
-			var got []Result
-			for _, s := range tt.steps {
-				r, err := w.Write(ctx, []Update{upd(t, i, 1, s.slot, s.wv, s.status, 1)})
-				if err != nil {
-					t.Fatal(err)
-				}
-				got = append(got, r...)
-			}
-			if !slices.Equal(got, tt.results) {
-				t.Errorf("results = %v, want %v", got, tt.results)
-			}
-			if v := stored(t, c, prefix, i); v != tt.want {
-				t.Errorf("stored %+v, want %+v", v, tt.want)
-			}
-			var batch []Update
-			for _, s := range tt.steps {
-				batch = append(batch, upd(t, 1000+i, 1, s.slot, s.wv, s.status, 1))
-			}
-			got, err := w.Write(ctx, batch)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if !slices.Equal(got, tt.results) {
-				t.Errorf("pipelined results = %v, want %v", got, tt.results)
-			}
-			if v := stored(t, c, prefix, 1000+i); v != tt.want {
-				t.Errorf("pipelined: stored %+v, want %+v", v, tt.want)
-			}
+	w := newWriter(c, prefix, 0, oneKey)
+	ctx := context.Background()
+	var got []Result
+	for _, s := range steps {
+		r, err := w.Write(ctx, []Update{upd(t, i, 1, s.slot, s.wv, s.status, 1)})
+		if err != nil {
+			t.Fatal(err)
 		}
+		got = append(got, r...)
+	}
+	if !slices.Equal(got, results) {
+		t.Errorf("results = %v, want %v", got, results)
+	}
+	if v := stored(t, c, prefix, i); v != want {
+		t.Errorf("stored %+v, want %+v", v, want)
+	}
+	var batch []Update
+	for _, s := range steps {
+		batch = append(batch, upd(t, 1000+i, 1, s.slot, s.wv, s.status, 1))
+	}
+	got, err := w.Write(ctx, batch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, results) {
+		t.Errorf("pipelined results = %v, want %v", got, results)
+	}
+	if v := stored(t, c, prefix, 1000+i); v != want {
+		t.Errorf("pipelined: stored %+v, want %+v", v, want)
 	}
 }
 
