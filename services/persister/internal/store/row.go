@@ -6,6 +6,7 @@ package store
 import (
 	"bytes"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -153,7 +154,7 @@ func checkJSONB(p []byte) error {
 	if !utf8.Valid(p) {
 		return errors.New("not UTF-8")
 	}
-	if !jsonValid(p) {
+	if !json.Valid(p) {
 		return errors.New("not JSON")
 	}
 	if bytes.Contains(p, []byte(`\u0000`)) {
