@@ -42,14 +42,14 @@ func (c *Config) Validate() error {
 		p.Addf("%s_%w", Prefix, err)
 	}
 	p.Check(strings.TrimSpace(c.NATSURL) == "", Prefix+"_NATS_URL", "must not be empty")
-	if _, err := ParsePartitions(c.Partitions); err != nil {
-		p.Addf("%s_PARTITIONS: %w", Prefix, err)
+	parts, perr := ParsePartitions(c.Partitions)
+	if perr != nil {
+		p.Addf("%s_PARTITIONS: %w", Prefix, perr)
 	}
 	if _, err := decoders.ParseAddressOverrides(c.IDLPrograms); err != nil {
 		p.Addf("%s_IDL_PROGRAMS: %w", Prefix, err)
 	}
-	parts, err := ParsePartitions(c.Partitions)
-	p.Check(err == nil && c.SingleConsumer && len(parts) != bus.Partitions, Prefix+"_SINGLE_CONSUMER", "needs "+Prefix+"_PARTITIONS to be all of 0-15")
+	p.Check(perr == nil && c.SingleConsumer && len(parts) != bus.Partitions, Prefix+"_SINGLE_CONSUMER", "needs "+Prefix+"_PARTITIONS to be all of 0-15")
 	p.Check(c.MaxInFlight < 1, Prefix+"_MAX_IN_FLIGHT", "must be at least 1")
 	p.Check(c.MaxPending < 1, Prefix+"_MAX_PENDING", "must be at least 1")
 	p.Check(c.MintCacheSize < 1, Prefix+"_MINT_CACHE_SIZE", "must be at least 1")
