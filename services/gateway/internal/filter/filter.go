@@ -31,7 +31,16 @@ const (
 var ErrInvalid = errors.New("invalid filter")
 
 // Error is a filter problem with the exact message agave sends.
-type Error struct{ Msg string }
+type Error struct {
+	Msg string
+	// Verify marks what agave finds in verify_filters (count, size,
+	// decoding) rather than while deserializing the params: its
+	// programSubscribe sends those behind an "Invalid params: " prefix
+	// (rpc/src/rpc_pubsub.rs), getProgramAccounts without one.
+	Verify bool
+}
+
+func verifyErr(msg string) *Error { return &Error{Msg: msg, Verify: true} }
 
 func (e *Error) Error() string { return e.Msg }
 func (e *Error) Unwrap() error { return ErrInvalid }
@@ -62,7 +71,7 @@ func Parse(raw json.RawMessage) (Set, error) {
 		return nil, &Error{Msg: "Invalid params: invalid type: expected a sequence of filters."}
 	}
 	if len(items) > MaxFilters {
-		return nil, &Error{Msg: fmt.Sprintf("Too many filters provided; max %d", MaxFilters)}
+		return nil, verifyErr(fmt.Sprintf("Too many filters provided; max %d", MaxFilters))
 	}
 	out := make(Set, 0, len(items))
 	for _, it := range items {
@@ -122,37 +131,69 @@ func memcmpBytes(raw json.RawMessage, enc string) ([]byte, error) {
 		}
 		arr = append(arr, nums...)
 		if len(arr) > MaxDataSize {
-			return nil, &Error{Msg: "Invalid param: DataTooLarge"}
+			return nil, verifyErr("Invalid param: DataTooLarge")
 		}
 		return arr, nil
 	}
 	switch enc {
 	case "", "base58":
 		if len(s) > MaxDataBase58Size {
-			return nil, &Error{Msg: "Invalid param: DataTooLarge"}
+			return nil, verifyErr("Invalid param: DataTooLarge")
 		}
 		b, err := base58.Decode(s)
 		if err != nil {
-			return nil, &Error{Msg: "Invalid param: Base58DecodeError(InvalidCharacter)"}
+			return nil, verifyErr("Invalid param: Base58DecodeError(" + bs58Debug(err) + ")")
 		}
 		if len(b) > MaxDataSize {
-			return nil, &Error{Msg: "Invalid param: DataTooLarge"}
+			return nil, verifyErr("Invalid param: DataTooLarge")
 		}
 		return b, nil
 	case "base64":
 		if len(s) > MaxDataBase64Size {
-			return nil, &Error{Msg: "Invalid param: DataTooLarge"}
+			return nil, verifyErr("Invalid param: DataTooLarge")
 		}
 		b, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
-			return nil, &Error{Msg: "Invalid param: Base64DecodeError(InvalidByte)"}
+			return nil, verifyErr("Invalid param: Base64DecodeError(InvalidByte)")
 		}
 		if len(b) > MaxDataSize {
-			return nil, &Error{Msg: "Invalid param: DataTooLarge"}
+			return nil, verifyErr("Invalid param: DataTooLarge")
 		}
 		return b, nil
 	}
 	return nil, &Error{Msg: fmt.Sprintf("Invalid params: unknown variant `%s`, expected `base58` or `base64`.", enc)}
+}
+
+// bs58Debug is the Rust Debug form of the bs58 crate's decode error that
+// agave puts in the message, e.g. InvalidCharacter { character: '0', index: 0 }.
+func bs58Debug(err error) string {
+	var ce *base58.InvalidCharError
+	if !errors.As(err, &ce) {
+		return err.Error()
+	}
+	if ce.Char >= 0x80 {
+		return fmt.Sprintf("NonAsciiCharacter { index: %d }", ce.Offset)
+	}
+	var c string
+	switch ce.Char {
+	case 0:
+		c = `\0`
+	case '\t':
+		c = `\t`
+	case '\n':
+		c = `\n`
+	case '\r':
+		c = `\r`
+	case '\'', '\\':
+		c = `\` + string(ce.Char)
+	default:
+		if ce.Char < 0x20 || ce.Char == 0x7f {
+			c = fmt.Sprintf(`\u{%x}`, ce.Char)
+		} else {
+			c = string(ce.Char)
+		}
+	}
+	return fmt.Sprintf("InvalidCharacter { character: '%s', index: %d }", c, ce.Offset)
 }
 
 func jsonMsg(err error) string {

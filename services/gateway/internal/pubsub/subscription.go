@@ -2,6 +2,7 @@ package pubsub
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"sync/atomic"
 	"time"
@@ -90,9 +91,15 @@ func (sp *spec) subject() string {
 	return hub.SlotSubject
 }
 
+// parseFilters sends what agave's verify_filters finds as its
+// programSubscribe does: the error's Display, "Invalid params: " + message.
 func parseFilters(raw json.RawMessage) (filter.Set, *jsonrpc.Error) {
 	fs, err := filter.Parse(raw)
 	if err != nil {
+		var fe *filter.Error
+		if errors.As(err, &fe) && fe.Verify {
+			return nil, jsonrpc.InvalidParams("Invalid params: " + fe.Msg)
+		}
 		return nil, jsonrpc.InvalidParams(err.Error())
 	}
 	return fs, nil
