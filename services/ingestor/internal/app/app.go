@@ -129,7 +129,10 @@ func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 	var resume uint64
 	var resumeAt time.Time
 	if cfg.ResumeOnStart {
-		resume, resumeAt = resumeSlot(ctx, js, commitment)
+		resume, resumeAt, err = resumeSlot(ctx, js, commitment)
+		if err != nil {
+			log.Warn().Err(err).Msg("no resume point; starting live")
+		}
 		if resume > 0 {
 			log.Info().Uint64("slot", resume).Msg("resuming after the newest complete slot in JetStream")
 		}
@@ -213,22 +216,27 @@ func RunConfig(ctx context.Context, cfg config.Config, hooks Hooks) error {
 
 // resumeSlot is the newest slot status in JetStream that marks a slot
 // complete at the commitment and when it was stored, or 0 when there is none.
-func resumeSlot(ctx context.Context, js jetstream.JetStream, c geyser.CommitmentLevel) (uint64, time.Time) {
+// An error means the stream could not be read: the caller starts live.
+func resumeSlot(ctx context.Context, js jetstream.JetStream, c geyser.CommitmentLevel) (uint64, time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	st, err := js.Stream(ctx, bus.StreamRaw)
 	if err != nil {
-		return 0, time.Time{}
+		return 0, time.Time{}, fmt.Errorf("look up stream %s: %w", bus.StreamRaw, err)
 	}
-	msg, err := st.GetLastMsgForSubject(ctx, bus.SlotSubject(ingest.SlotStatus(yellowstone.FullStatus(c))))
+	subject := bus.SlotSubject(ingest.SlotStatus(yellowstone.FullStatus(c)))
+	msg, err := st.GetLastMsgForSubject(ctx, subject)
+	if errors.Is(err, jetstream.ErrMsgNotFound) {
+		return 0, time.Time{}, nil
+	}
 	if err != nil {
-		return 0, time.Time{}
+		return 0, time.Time{}, fmt.Errorf("read last %s: %w", subject, err)
 	}
 	var su fireholev1.SlotUpdate
 	if err := proto.Unmarshal(msg.Data, &su); err != nil {
-		return 0, time.Time{}
+		return 0, time.Time{}, fmt.Errorf("decode last %s: %w", subject, err)
 	}
-	return su.GetSlot(), msg.Time
+	return su.GetSlot(), msg.Time, nil
 }
 
 // httpHandler adds the profiler to the operational endpoints when asked.
