@@ -98,14 +98,24 @@ func Up(ctx context.Context, pool *pgxpool.Pool, schema string) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
+	var done []int
+	err = withLock(ctx, pool, schema, func(conn *pgx.Conn) error {
+		done, err = up(ctx, conn, schema, ms)
+		return err
+	})
+	return done, err
+}
+
+// withLock runs fn on one connection holding the schema's advisory lock.
+func withLock(ctx context.Context, pool *pgxpool.Pool, schema string, fn func(conn *pgx.Conn) error) error {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("acquire connection: %w", err)
+		return fmt.Errorf("acquire connection: %w", err)
 	}
 	defer conn.Release()
 	key := lockKey(schema)
 	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
-		return nil, fmt.Errorf("take migration lock: %w", err)
+		return fmt.Errorf("take migration lock: %w", err)
 	}
 	defer func() {
 		// Unlock on a fresh context: ctx may be what ended us.
@@ -116,13 +126,17 @@ func Up(ctx context.Context, pool *pgxpool.Pool, schema string) ([]int, error) {
 			_ = conn.Conn().Close(uctx)
 		}
 	}()
+	return fn(conn.Conn())
+}
 
+// up applies the migrations of ms that schema lacks; the caller holds the lock.
+func up(ctx context.Context, conn *pgx.Conn, schema string, ms []Migration) ([]int, error) {
 	s := Ident(schema)
 	if _, err := conn.Exec(ctx, "CREATE SCHEMA IF NOT EXISTS "+s+";"+
 		"CREATE TABLE IF NOT EXISTS "+s+".schema_migrations (version integer PRIMARY KEY, name text NOT NULL, applied_at timestamptz NOT NULL DEFAULT now())"); err != nil {
 		return nil, fmt.Errorf("create schema %s: %w", schema, err)
 	}
-	applied, err := appliedVersions(ctx, conn.Conn(), schema)
+	applied, err := appliedVersions(ctx, conn, schema)
 	if err != nil {
 		return nil, err
 	}
@@ -131,7 +145,7 @@ func Up(ctx context.Context, pool *pgxpool.Pool, schema string) ([]int, error) {
 		if _, ok := applied[m.Version]; ok {
 			continue
 		}
-		err := pgx.BeginFunc(ctx, conn.Conn(), func(tx pgx.Tx) error {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, "SET LOCAL search_path TO "+s); err != nil {
 				return err
 			}
@@ -232,25 +246,15 @@ func Check(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 // table keeps taking writes; it is outside any migration because it is a
 // deployment choice.
 func EnsureGIN(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
-		return fmt.Errorf("acquire connection: %w", err)
-	}
-	defer conn.Release()
-	key := lockKey(schema)
-	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", key); err != nil {
-		return fmt.Errorf("take migration lock: %w", err)
-	}
-	defer func() {
-		uctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		if _, err := conn.Exec(uctx, "SELECT pg_advisory_unlock($1)", key); err != nil {
-			_ = conn.Conn().Close(uctx)
-		}
-	}()
+	return withLock(ctx, pool, schema, func(conn *pgx.Conn) error {
+		return ensureGIN(ctx, conn, schema)
+	})
+}
+
+func ensureGIN(ctx context.Context, conn *pgx.Conn, schema string) error {
 	// An interrupted CONCURRENTLY build leaves an invalid index behind; drop it first.
 	var invalid bool
-	err = conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
 		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'accounts_parsed_gin_idx' AND NOT i.indisvalid)`, schema).Scan(&invalid)
 	if err != nil {
 		return fmt.Errorf("inspect gin index: %w", err)
