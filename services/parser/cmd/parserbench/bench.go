@@ -32,7 +32,7 @@ import (
 	"github.com/firehole/firehole/pkg/lifecycle"
 	"github.com/firehole/firehole/pkg/solana"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
-	"github.com/firehole/firehole/services/parser/internal/decoders"
+	"github.com/firehole/firehole/services/parser/internal/jsonparsed"
 	"github.com/firehole/firehole/services/parser/internal/mints"
 	"github.com/firehole/firehole/services/parser/internal/pipeline"
 	"github.com/firehole/firehole/services/parser/internal/service"
@@ -127,7 +127,7 @@ func run(ctx context.Context, args []string, out io.Writer) error {
 	total := float64(o.n + o.mints)
 	fmt.Fprintf(out, "preloaded %d updates (%d mints) in %s\n", int(total), o.mints, time.Since(preStart).Round(time.Millisecond))
 
-	book := mints.NewBook(decoders.MintFromAccount, nil, 1_000_000)
+	book := mints.NewBook(jsonparsed.MintFromAccount, nil, 1_000_000)
 	registry, _, err := service.BuildRegistry(o.idlDir, "", book)
 	if err != nil {
 		return err

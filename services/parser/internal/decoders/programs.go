@@ -70,8 +70,3 @@ func (metaplexDecoder) AppendDecode(dst []byte, acc Account) ([]byte, string, st
 func (r *Registry) AddMetaplex() error {
 	return r.Add(metaplex.ProgramID, MetaplexName, false, metaplexDecoder{})
 }
-
-// MintFromAccount reads a token mint's info (for mints.Book).
-func MintFromAccount(owner [32]byte, data []byte) (jsonparsed.MintInfo, bool) {
-	return jsonparsed.MintFromAccount(owner, data)
-}

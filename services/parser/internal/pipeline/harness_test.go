@@ -19,7 +19,7 @@ import (
 	"github.com/firehole/firehole/pkg/bus/bustest"
 	"github.com/firehole/firehole/pkg/solana"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
-	"github.com/firehole/firehole/services/parser/internal/decoders"
+	"github.com/firehole/firehole/services/parser/internal/jsonparsed"
 	"github.com/firehole/firehole/services/parser/internal/mints"
 	"github.com/firehole/firehole/services/parser/internal/pipeline"
 	"github.com/firehole/firehole/services/parser/internal/service"
@@ -79,7 +79,7 @@ func (e *env) start(o replicaOpts) *replica {
 		o.partitions = all()
 	}
 	nc, js := bustest.Connect(t, e.srv.URL)
-	book := mints.NewBook(decoders.MintFromAccount, o.lookup, 10_000)
+	book := mints.NewBook(jsonparsed.MintFromAccount, o.lookup, 10_000)
 	registry, _, err := service.BuildRegistry("../../../../deploy/idl", "", book)
 	if err != nil {
 		t.Fatalf("build registry: %v", err)

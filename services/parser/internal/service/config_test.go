@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"github.com/firehole/firehole/pkg/solana"
-	"github.com/firehole/firehole/services/parser/internal/decoders"
 	"github.com/firehole/firehole/services/parser/internal/jsonparsed"
 	"github.com/firehole/firehole/services/parser/internal/mints"
 )
@@ -89,7 +88,7 @@ func TestValidateNamesEveryBadVariable(t *testing.T) {
 }
 
 func book() *mints.Book[jsonparsed.MintInfo] {
-	return mints.NewBook(decoders.MintFromAccount, nil, 10)
+	return mints.NewBook(jsonparsed.MintFromAccount, nil, 10)
 }
 
 func TestBuildRegistryFromTheRepoIDLs(t *testing.T) {

@@ -99,7 +99,7 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if cfg.RedisAddr == "" && len(partitions) < bus.Partitions {
 		log.Warn().Ints("partitions", partitions).Msg("PARSER_REDIS_ADDR is empty and this replica owns only some partitions: token accounts whose mint is in another replica's partitions stay AWAITING_MINT")
 	}
-	book := mints.NewBook(decoders.MintFromAccount, lookup, cfg.MintCacheSize)
+	book := mints.NewBook(jsonparsed.MintFromAccount, lookup, cfg.MintCacheSize)
 	registry, idls, err := BuildRegistry(cfg.IDLDir, cfg.IDLPrograms, book)
 	if err != nil {
 		return err
