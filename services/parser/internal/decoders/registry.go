@@ -7,12 +7,11 @@
 package decoders
 
 import (
-	"github.com/firehole/firehole/services/parser/internal/jsonparsed"
-
 	"errors"
 	"fmt"
 
 	"github.com/firehole/firehole/pkg/base58"
+	"github.com/firehole/firehole/services/parser/internal/jsonparsed"
 )
 
 // Account is one account to decode. Data is only read during the call.
