@@ -183,18 +183,23 @@ func VersionJSON() []byte {
 	return []byte(`{"solana-core":"` + SolanaCoreVersion + `","feature-set":` + strconv.FormatUint(FeatureSet, 10) + `}`)
 }
 
+// msgInvalidPubkey is agave's answer to a bad key in accountSubscribe and
+// programSubscribe alike (param::<Pubkey>(.., "pubkey") in rpc/src/rpc_pubsub.rs).
+// As there, the config and the filters are checked before the key.
+const msgInvalidPubkey = "Invalid Request: Invalid pubkey provided"
+
 func (ss *Session) accountSubscribe(params []json.RawMessage) ([]byte, *jsonrpc.Error) {
 	pk, err := jsonrpc.StringParam(params, 0)
 	if err != nil {
 		return nil, err
 	}
-	key, bad := jsonrpc.ParsePubkey(pk)
-	if bad != "" {
-		return nil, jsonrpc.InvalidParams("Invalid Request: Invalid pubkey provided")
-	}
 	cfg, err := jsonrpc.ParseAccountConfig(jsonrpc.OptParam(params, 1), uiaccount.Binary, ss.srv.cfg.Commitment)
 	if err != nil {
 		return nil, err
+	}
+	key, bad := jsonrpc.ParsePubkey(pk)
+	if bad != "" {
+		return nil, jsonrpc.InvalidParams(msgInvalidPubkey)
 	}
 	if err := jsonrpc.CheckCommitment(cfg.Commitment, ss.srv.cfg.Commitment); err != nil {
 		return nil, err
@@ -207,20 +212,20 @@ func (ss *Session) programSubscribe(params []json.RawMessage) ([]byte, *jsonrpc.
 	if err != nil {
 		return nil, err
 	}
-	key, bad := jsonrpc.ParsePubkey(pk)
-	if bad != "" {
-		return nil, jsonrpc.InvalidParams("Invalid Request: Invalid program_id provided")
-	}
 	cfg, err := jsonrpc.ParseAccountConfig(jsonrpc.OptParam(params, 1), uiaccount.Binary, ss.srv.cfg.Commitment)
 	if err != nil {
-		return nil, err
-	}
-	if err := jsonrpc.CheckCommitment(cfg.Commitment, ss.srv.cfg.Commitment); err != nil {
 		return nil, err
 	}
 	fs, ferr := parseFilters(cfg.Filters)
 	if ferr != nil {
 		return nil, ferr
+	}
+	key, bad := jsonrpc.ParsePubkey(pk)
+	if bad != "" {
+		return nil, jsonrpc.InvalidParams(msgInvalidPubkey)
+	}
+	if err := jsonrpc.CheckCommitment(cfg.Commitment, ss.srv.cfg.Commitment); err != nil {
+		return nil, err
 	}
 	return ss.subscribe(&spec{kind: kindProgram, key: key, b58: pk, enc: cfg.Encoding, slice: cfg.Slice,
 		commitment: cfg.Commitment, filters: fs})
