@@ -363,6 +363,19 @@ func (p *proxy) restore() {
 	p.mu.Unlock()
 }
 
+// hostPort is the host:port of a postgres URL (port 5432 when it has none).
+func hostPort(t testing.TB, raw string) string {
+	t.Helper()
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if u.Port() == "" {
+		return net.JoinHostPort(u.Hostname(), "5432")
+	}
+	return u.Host
+}
+
 func replaceHost(t testing.TB, raw, hostport string) string {
 	t.Helper()
 	u, err := url.Parse(raw)

@@ -95,8 +95,8 @@ func TestPostgresOutageLosesNothing(t *testing.T) {
 	t.Parallel()
 	_, _, js := bustest.StartWithStreams(t)
 	_, name := pgtest.Schema(t) // migrated directly
-	px := startProxy(t, "127.0.0.1:5432")
 	url := testenv.PostgresURL(t)
+	px := startProxy(t, hostPort(t, url))
 	purl := replaceHost(t, url, px.addr())
 	pool := pgtest.Pool(t, purl)
 	verify := pgtest.Pool(t, url)
@@ -138,7 +138,7 @@ func TestPostgresOutageLosesNothing(t *testing.T) {
 // batch around them is stored and the service goes on.
 func TestMalformedMessagesDeadLettered(t *testing.T) {
 	t.Parallel()
-	_, nc, js := bustest.StartWithStreams(t)
+	_, _, js := bustest.StartWithStreams(t)
 	pool, name := pgtest.Schema(t)
 	ups, want := stream(5, 100, 2, 0)
 	r := start(t, pool, js, testOptions(name))
@@ -186,7 +186,6 @@ func TestMalformedMessagesDeadLettered(t *testing.T) {
 	if n != 3 {
 		t.Errorf("%d dead letters, want 3", n)
 	}
-	_ = nc
 }
 
 // Slot updates move the slots table forward only; other statuses are acked
