@@ -49,10 +49,13 @@ func (s *Server) replayPass(ctx context.Context, slotShift, wvShift uint64, last
 	if s.cfg.Rate > 0 {
 		perUpdate = time.Second / time.Duration(s.cfg.Rate)
 	}
-	batch := 0
+	batch, skipped := 0, 0
 	for {
 		u, err := f.Next()
 		if errors.Is(err, io.EOF) {
+			if skipped > 0 {
+				s.log.Warn().Int("skipped", skipped).Str("file", s.cfg.ReplayFile).Msg("replay skipped account updates without an account")
+			}
 			s.ring.mu.Lock()
 			s.ring.signal()
 			s.ring.mu.Unlock()
@@ -95,6 +98,10 @@ func (s *Server) replayPass(ctx context.Context, slotShift, wvShift uint64, last
 		case *geyser.SubscribeUpdate_Account:
 			a := x.Account
 			info := a.GetAccount()
+			if info == nil { // bad input: nothing to replay, and it must not crash the sim
+				skipped++
+				break
+			}
 			if s.firstSlotOfFile == 0 {
 				s.firstSlotOfFile = a.Slot
 			}
