@@ -50,36 +50,8 @@ func newEnv(t testing.TB) *env {
 	t.Helper()
 	addr := testenv.RedisAddr(t)
 	s, nc, js := bustest.StartWithStreams(t)
-	rc, err := rueidis.NewClient(rueidis.ClientOption{InitAddress: []string{addr}, DisableCache: true})
-	if err != nil {
-		t.Fatalf("connect redis: %v", err)
-	}
-	e := &env{t: t, nats: s, nc: nc, js: js, redis: rc, addr: addr, prefix: testenv.Name(t) + ":"}
-	t.Cleanup(func() {
-		deleteKeys(rc, e.prefix)
-		rc.Close()
-	})
-	return e
-}
-
-func deleteKeys(c rueidis.Client, prefix string) {
-	ctx := context.Background()
-	var cursor uint64
-	for {
-		e, err := c.Do(ctx, c.B().Scan().Cursor(cursor).Match(prefix+"*").Count(1000).Build()).AsScanEntry()
-		if err != nil {
-			return
-		}
-		if len(e.Elements) > 0 {
-			for _, k := range e.Elements {
-				c.Do(ctx, c.B().Del().Key(k).Build())
-			}
-		}
-		if e.Cursor == 0 {
-			return
-		}
-		cursor = e.Cursor
-	}
+	rc, prefix := cachetest.Client(t)
+	return &env{t: t, nats: s, nc: nc, js: js, redis: rc, addr: addr, prefix: prefix}
 }
 
 func (e *env) config() Config {
