@@ -262,6 +262,9 @@ func TestPartitionsKeepAccountOrderAcrossReplicas(t *testing.T) {
 		}
 	}
 	for name, rep := range map[string]*replica{"a": a, "b": b} {
+		// A publish is counted when its PubAck reaches the parser, which
+		// can be after the reader has the message.
+		waitFor(t, func() bool { return sum(t, rep, "firehole_parser_published_total") >= updates*8 })
 		if n := sum(t, rep, "firehole_parser_published_total"); n != updates*8 {
 			t.Errorf("replica %s published %v, want %d (its 8 partitions)", name, n, updates*8)
 		}
