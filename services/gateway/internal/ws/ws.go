@@ -10,7 +10,6 @@ import (
 	"errors"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/coder/websocket"
 	"github.com/rs/zerolog"
@@ -131,13 +130,6 @@ func (h *Handler) serve(wsc *websocket.Conn, wire *conn.Wire, key *auth.Key, rem
 		h.log.Info().Str("remote", remote).Str("reason", ce.Reason).Msg("closed connection")
 	} else if err != nil && websocket.CloseStatus(err) == -1 && !errors.Is(err, context.Canceled) {
 		h.log.Debug().Err(err).Str("remote", remote).Msg("connection ended")
-	}
-	// Let the close handshake finish before the connection is forgotten.
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
-	select {
-	case <-c.Done():
-	case <-t.C:
 	}
 }
 
