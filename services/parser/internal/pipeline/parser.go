@@ -436,7 +436,7 @@ func (p *Parser) pollLag(ctx context.Context, consumers []jetstream.Consumer) {
 			cancel()
 			if err != nil {
 				if ctx.Err() == nil {
-					p.log.Debug().Err(err).Int("partition", p.workers[i].part).Msg("consumer info")
+					p.workers[i].log.Debug().Err(err).Msg("consumer info")
 				}
 				continue
 			}
