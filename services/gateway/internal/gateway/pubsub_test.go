@@ -37,7 +37,17 @@ func TestSolanaGoAccountAndProgramSubscribe(t *testing.T) {
 	if err != nil {
 		t.Fatalf("programSubscribe: %v", err)
 	}
-	time.Sleep(200 * time.Millisecond) // solana-go subscribes asynchronously
+	// solana-go returns before the gateway has the subscriptions: wait until
+	// both subjects are joined, then flush the hub's connection so that the
+	// NATS server has the interest before anything is published.
+	for deadline := time.Now().Add(10 * time.Second); e.gw.Hub.Subjects() < 2; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway joined %d subjects, want 2", e.gw.Hub.Subjects())
+		}
+	}
+	if err := e.gw.Hub.Flush(); err != nil {
+		t.Fatal(err)
+	}
 
 	e.publish(account(owner, other, 10, []byte("too long for the filter"))) // filtered out of the program sub
 	e.publish(account(owner, pk, 11, []byte("hello")))
