@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
@@ -166,17 +165,14 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 		lifecycle.Component{Name: "http", Run: func(ctx context.Context) error {
 			return lifecycle.ServeHTTP(ctx, cfg.HTTPAddr, handler, 5*time.Second)
 		}},
-		lifecycle.Component{Name: "persister", Run: func(ctx context.Context) error {
-			defer health.SetReady(false)
-			return p.Run(ctx)
-		}},
+		lifecycle.Component{Name: "persister", Run: p.Run},
 		lifecycle.Component{Name: "readiness", Run: func(ctx context.Context) error {
 			<-ctx.Done()
 			health.SetReady(false)
 			return nil
 		}},
 	)
-	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+	if err != nil {
 		return err
 	}
 	log.Info().Msg("persister stopped")
