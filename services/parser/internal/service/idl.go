@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/firehole/firehole/pkg/base58"
+	"github.com/firehole/firehole/pkg/config"
 	"github.com/firehole/firehole/services/parser/internal/anchor"
 	"github.com/firehole/firehole/services/parser/internal/idlfetch"
 )
@@ -30,6 +31,9 @@ func IDLCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	out := fs.String("out", "", "file to write (default: stdout)")
 	timeout := fs.Duration("timeout", 30*time.Second, "time allowed for the request")
 	if err := fs.Parse(args[1:]); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return config.ErrHelp // usage printed; exit 0
+		}
 		return err
 	}
 	if *rpc == "" || *prog == "" {
