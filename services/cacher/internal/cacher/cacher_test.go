@@ -16,7 +16,6 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/redis/rueidis"
 	"github.com/rs/zerolog"
 	"google.golang.org/protobuf/proto"
@@ -328,7 +327,7 @@ func TestCancelMidBatchThenRestart(t *testing.T) {
 	// Stop once some but not all of the stream is written.
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		applied := testutil.ToFloat64(counter(first.reg, "accounts", "applied"))
+		applied := messages(first.reg, "accounts", "applied")
 		if applied > 100 {
 			break
 		}
@@ -348,39 +347,36 @@ func TestCancelMidBatchThenRestart(t *testing.T) {
 	e.checkAccounts(want(us))
 }
 
-// counter digs a counter out of the registry by consumer and result (0
-// while it does not exist yet).
-func counter(reg *prometheus.Registry, consumer, result string) prometheus.Collector {
-	return collectorFunc(func(ch chan<- prometheus.Metric) {
-		var v float64
-		mfs, _ := reg.Gather()
-		for _, mf := range mfs {
-			if mf.GetName() != "firehole_cacher_messages_total" {
-				continue
-			}
-			for _, m := range mf.GetMetric() {
-				var c, r string
-				for _, l := range m.GetLabel() {
-					switch l.GetName() {
-					case "consumer":
-						c = l.GetValue()
-					case "result":
-						r = l.GetValue()
+// metric sums the values of the counters and gauges called name whose
+// labels include the given name/value pairs (0 while none exists yet).
+func metric(reg *prometheus.Registry, name string, labels ...string) float64 {
+	mfs, _ := reg.Gather()
+	var v float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			matched := 0
+			for _, l := range m.GetLabel() {
+				for i := 0; i+1 < len(labels); i += 2 {
+					if l.GetName() == labels[i] && l.GetValue() == labels[i+1] {
+						matched++
 					}
 				}
-				if c == consumer && r == result {
-					v += m.GetCounter().GetValue()
-				}
+			}
+			if 2*matched == len(labels) {
+				v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
-		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("x", "x", nil, nil), prometheus.UntypedValue, v)
-	})
+	}
+	return v
 }
 
-type collectorFunc func(chan<- prometheus.Metric)
-
-func (f collectorFunc) Describe(chan<- *prometheus.Desc)    {}
-func (f collectorFunc) Collect(ch chan<- prometheus.Metric) { f(ch) }
+// messages is firehole_cacher_messages_total of one consumer and result.
+func messages(reg *prometheus.Registry, consumer, result string) float64 {
+	return metric(reg, "firehole_cacher_messages_total", "consumer", consumer, "result", result)
+}
 
 // proxy is a loopback TCP proxy to Redis that the test can cut and restore.
 type proxy struct {
@@ -474,7 +470,7 @@ func TestRedisOutageNoLoss(t *testing.T) {
 	e.publish(us[half:]...)
 	// Writes fail and the consumer stops at what it holds; nothing is acked.
 	deadline := time.Now().Add(30 * time.Second)
-	for testutil.ToFloat64(errorsCounter(in.reg)) < 2 {
+	for metric(in.reg, "firehole_cacher_redis_errors_total") < 2 {
 		if time.Now().After(deadline) {
 			t.Fatal("no failed redis writes seen during the outage")
 		}
@@ -497,30 +493,9 @@ func TestRedisOutageNoLoss(t *testing.T) {
 	px.restore()
 	e.drained(bus.StreamDecoded, AccountsConsumer, 60*time.Second)
 	e.checkAccounts(want(us))
-	if up := testutil.ToFloat64(gauge(in.reg, "firehole_cacher_redis_up")); up != 1 {
+	if up := metric(in.reg, "firehole_cacher_redis_up"); up != 1 {
 		t.Errorf("redis_up = %v after recovery", up)
 	}
-}
-
-func errorsCounter(reg *prometheus.Registry) prometheus.Collector {
-	return sum(reg, "firehole_cacher_redis_errors_total")
-}
-
-func gauge(reg *prometheus.Registry, name string) prometheus.Collector { return sum(reg, name) }
-
-func sum(reg *prometheus.Registry, name string) prometheus.Collector {
-	return collectorFunc(func(ch chan<- prometheus.Metric) {
-		var v float64
-		mfs, _ := reg.Gather()
-		for _, mf := range mfs {
-			if mf.GetName() == name {
-				for _, m := range mf.GetMetric() {
-					v += m.GetCounter().GetValue() + m.GetGauge().GetValue()
-				}
-			}
-		}
-		ch <- prometheus.MustNewConstMetric(prometheus.NewDesc("x", "x", nil, nil), prometheus.UntypedValue, v)
-	})
 }
 
 func TestMalformedGoesToDLQ(t *testing.T) {
@@ -563,7 +538,7 @@ func TestMalformedGoesToDLQ(t *testing.T) {
 	if raw.Subject != bus.DLQSubject("cacher") || dl.GetSubject() != subj || dl.GetStage() != "cacher" || dl.GetError() == "" {
 		t.Errorf("dead letter on %s: %+v", raw.Subject, &dl)
 	}
-	if got := testutil.ToFloat64(counter(in.reg, "accounts", "malformed")); got != 2 {
+	if got := messages(in.reg, "accounts", "malformed"); got != 2 {
 		t.Errorf("malformed counted %v, want 2", got)
 	}
 }
