@@ -245,7 +245,12 @@ func (j *job) complete(_ *jetstream.PubAck, err error) {
 			kind = "shutdown"
 		}
 		in.m.PublishErrors.WithLabelValues(kind).Inc()
-		in.log.Warn().Err(err).Str("subject", j.msg.Subject).Str("kind", kind).Msg("account update not published")
+		if kind == "permanent" {
+			in.log.Warn().Err(err).Str("subject", j.msg.Subject).Msg("account update not published")
+		} else {
+			// Up to MAX_IN_FLIGHT of these at shutdown: counted, not logged one by one.
+			in.log.Debug().Err(err).Str("subject", j.msg.Subject).Msg("account update not published before shutdown")
+		}
 	} else {
 		now := in.now()
 		j.prog.published.Inc()

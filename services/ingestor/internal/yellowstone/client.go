@@ -86,6 +86,8 @@ type Client struct {
 	connected  atomic.Bool
 	pingID     int32
 	recvSince  atomic.Int64 // unix nanos when the pending Recv started; 0 when not in Recv
+
+	recordFailures uint64 // consecutive capture write failures (session goroutine only)
 }
 
 // errSilence ends a session whose server sent nothing for SilenceTimeout.
@@ -278,7 +280,15 @@ func (c *Client) session(ctx context.Context, req *geyser.SubscribeRequest) (rec
 		}
 		if c.opts.Recorder != nil {
 			if rerr := c.opts.Recorder.Record(u); rerr != nil {
-				c.log.Warn().Err(rerr).Msg("record update")
+				// Once per run of failures, not once per update (a full
+				// disk would otherwise log tens of thousands of lines a second).
+				if c.recordFailures == 0 {
+					c.log.Warn().Err(rerr).Msg("record update; further capture errors are counted until it works again")
+				}
+				c.recordFailures++
+			} else if c.recordFailures > 0 {
+				c.log.Info().Uint64("failed", c.recordFailures).Msg("capture recording works again")
+				c.recordFailures = 0
 			}
 		}
 		if err := c.dispatch(sctx, u, pings); err != nil {
