@@ -192,7 +192,13 @@ func (w *Writer) Write(ctx context.Context, ups []Update) ([]Result, error) {
 			resps[missing[j]] = r
 		}
 	}
-	replies := make([]rueidis.RedisMessage, 0, 2*len(ups))
+	// Each reply is {result, powner} per account of its call, in order.
+	results := make([]Result, len(ups))
+	var powners []string // the cluster path needs them for the sets
+	if w.chunk == 1 {
+		powners = make([]string, len(ups))
+	}
+	k := 0
 	for i, r := range resps {
 		vals, err := r.ToArray()
 		if err != nil {
@@ -201,37 +207,29 @@ func (w *Writer) Write(ctx context.Context, ups []Update) ([]Result, error) {
 		if len(vals) != 2*len(execs[i].Keys) {
 			return nil, fmt.Errorf("run account script: reply has %d values for %d accounts", len(vals), len(execs[i].Keys))
 		}
-		replies = append(replies, vals...)
-	}
-
-	results := make([]Result, len(ups))
-	if w.chunk > 1 {
-		// The batched script has updated the program sets itself.
-		for i := range ups {
-			n, err := replies[2*i].AsInt64()
+		for j := 0; j < len(vals); j, k = j+2, k+1 {
+			n, err := vals[j].AsInt64()
 			if err != nil {
 				return nil, fmt.Errorf("read account script reply: %w", err)
 			}
-			results[i] = Result(n)
+			results[k] = Result(n)
+			if powners != nil {
+				if powners[k], err = vals[j+1].ToString(); err != nil {
+					return nil, fmt.Errorf("read account script reply: %w", err)
+				}
+			}
 		}
+	}
+	if w.chunk > 1 {
+		// The batched script has updated the program sets itself.
 		return results, nil
 	}
 	members := map[string]*membership{}
 	for i := range ups {
-		vals := replies[2*i : 2*i+2]
-		res, err := vals[0].AsInt64()
-		if err != nil {
-			return nil, fmt.Errorf("read account script reply: %w", err)
-		}
-		powner, err := vals[1].ToString()
-		if err != nil {
-			return nil, fmt.Errorf("read account script reply: %w", err)
-		}
-		results[i] = Result(res)
 		if results[i] == Stale {
 			continue
 		}
-		u := &ups[i]
+		u, powner := &ups[i], powners[i]
 		m := members[u.Pubkey]
 		if m == nil {
 			m = &membership{}
