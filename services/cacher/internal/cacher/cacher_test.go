@@ -183,6 +183,21 @@ func (e *env) drained(stream, consumer string, timeout time.Duration) {
 	e.t.Fatalf("consumer %s not drained after %v: %+v", consumer, timeout, last)
 }
 
+func (e *env) consumerInfo(stream, consumer string) *jetstream.ConsumerInfo {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, err := e.js.Consumer(ctx, stream, consumer)
+	if err != nil {
+		e.t.Fatalf("consumer %s: %v", consumer, err)
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		e.t.Fatalf("consumer %s info: %v", consumer, err)
+	}
+	return info
+}
+
 // want is the newest update per account under the script's rule.
 func want(us []upd) map[int]upd {
 	w := map[int]upd{}
@@ -337,8 +352,7 @@ func TestCancelMidBatchThenRestart(t *testing.T) {
 		time.Sleep(time.Millisecond)
 	}
 	first.stop(t)
-	c, _ := e.js.Consumer(context.Background(), bus.StreamDecoded, AccountsConsumer)
-	info, _ := c.Info(context.Background())
+	info := e.consumerInfo(bus.StreamDecoded, AccountsConsumer)
 	if info.AckFloor.Stream >= uint64(len(us)) {
 		t.Logf("first instance finished before the cancel; the test checks less than it should")
 	}
@@ -477,10 +491,9 @@ func TestRedisOutageNoLoss(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(500 * time.Millisecond) // let acks of batches confirmed before the cut arrive
-	c, _ := e.js.Consumer(context.Background(), bus.StreamDecoded, AccountsConsumer)
-	before, _ := c.Info(context.Background())
+	before := e.consumerInfo(bus.StreamDecoded, AccountsConsumer)
 	time.Sleep(4 * time.Second) // longer than AckWait
-	during, _ := c.Info(context.Background())
+	during := e.consumerInfo(bus.StreamDecoded, AccountsConsumer)
 	if during.AckFloor.Stream != before.AckFloor.Stream {
 		t.Errorf("ack floor moved during the outage: %d → %d", before.AckFloor.Stream, during.AckFloor.Stream)
 	}
