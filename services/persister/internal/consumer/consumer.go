@@ -258,6 +258,8 @@ func (l *Loop[T]) writeOnce(ctx context.Context, items []T) (int64, error) {
 // are dead-lettered, the others stored and acked. A transient error stops
 // it (returned); what was already committed is acked.
 func (l *Loop[T]) isolate(ctx context.Context, b *batch[T]) error {
+	stored := 0
+	defer func() { l.Metrics.messages.WithLabelValues(l.Kind).Add(float64(stored)) }()
 	for i := range b.items {
 		if b.msgs[i] == nil {
 			continue
@@ -267,6 +269,7 @@ func (l *Loop[T]) isolate(ctx context.Context, b *batch[T]) error {
 		case err == nil:
 			l.Settler.Ack(b.msgs[i])
 			l.observeLatency(b.msgs[i])
+			stored++
 		case l.IsDataErr(err):
 			l.Metrics.invalid.WithLabelValues(l.Kind).Inc()
 			l.Settler.DeadLetter(ctx, b.msgs[i], bus.Permanent(fmt.Errorf("store row: %w", err)))
@@ -278,7 +281,7 @@ func (l *Loop[T]) isolate(ctx context.Context, b *batch[T]) error {
 	for _, m := range b.skip {
 		l.Settler.Ack(m)
 	}
-	l.Metrics.messages.WithLabelValues(l.Kind).Add(float64(len(b.msgs) + len(b.skip)))
+	stored += len(b.skip)
 	return nil
 }
 
@@ -294,17 +297,19 @@ func nakAll[T any](b *batch[T]) {
 }
 
 func (l *Loop[T]) ackAll(b *batch[T]) {
+	n := len(b.skip)
 	for _, m := range b.msgs {
 		if m == nil {
-			continue
+			continue // settled by an interrupted isolate
 		}
 		l.Settler.Ack(m)
 		l.observeLatency(m)
+		n++
 	}
 	for _, m := range b.skip {
 		l.Settler.Ack(m)
 	}
-	l.Metrics.messages.WithLabelValues(l.Kind).Add(float64(len(b.msgs) + len(b.skip)))
+	l.Metrics.messages.WithLabelValues(l.Kind).Add(float64(n))
 }
 
 // observeLatency records the time from the message's storage in JetStream

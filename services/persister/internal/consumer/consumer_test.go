@@ -9,6 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 )
 
@@ -168,6 +169,9 @@ func TestLoop(t *testing.T) {
 			a, _ := s.counts()
 			if a != tc.wantAcked {
 				t.Errorf("acked %d, want %d", a, tc.wantAcked)
+			}
+			if got := testutil.ToFloat64(l.Metrics.messages.WithLabelValues("test")); int(got) != tc.wantAcked {
+				t.Errorf("stored counter %v, want %d (the messages acked)", got, tc.wantAcked)
 			}
 			if len(s.dead) != len(tc.wantDead) || (len(tc.wantDead) > 0 && s.dead[0] != tc.wantDead[0]) {
 				t.Errorf("dead-lettered %v, want %v", s.dead, tc.wantDead)
