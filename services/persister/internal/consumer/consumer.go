@@ -214,6 +214,9 @@ func (l *Loop[T]) write(ctx context.Context, b *batch[T]) {
 		if l.IsDataErr != nil && l.IsDataErr(err) && len(b.items) > 0 {
 			l.Log.Warn().Err(err).Int("batch", len(b.items)).Msg("batch has bad rows; writing one by one")
 			if ierr := l.isolate(ctx, b); ierr == nil {
+				if l.OnWriteState != nil {
+					l.OnWriteState(true) // the good rows are written: Postgres works
+				}
 				return
 			} else {
 				err = ierr

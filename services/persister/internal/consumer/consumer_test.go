@@ -219,3 +219,52 @@ func TestLoopNeverAcksUnwritten(t *testing.T) {
 		}
 	}
 }
+
+// After an outage, a batch that recovers through the row-by-row path must
+// report the write state as healthy again (readiness follows it).
+func TestLoopReportsRecoveryThroughRowByRow(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	fails := 1
+	sink := SinkFunc[string](func(_ context.Context, items []string) (int64, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if fails > 0 {
+			fails--
+			return 0, errors.New("connection refused")
+		}
+		for _, it := range items {
+			if it == "poison" {
+				return 0, &pgconn.PgError{Code: "22P02", Message: "invalid input"}
+			}
+		}
+		return int64(len(items)), nil
+	})
+	var states []bool
+	s := &settler{}
+	l := &Loop[string]{
+		Kind: "test", Fetcher: &fakeFetcher{msgs: msgs("a", "poison", "b")}, Settler: s, Parse: parse, Sink: sink, IsDataErr: isDataErr,
+		BatchSize: 10, BatchWait: time.Millisecond, Writers: 1, Log: zerolog.Nop(), Metrics: NewMetrics(nil),
+		RetryMin: time.Millisecond, RetryMax: 2 * time.Millisecond,
+		OnWriteState: func(ok bool) { mu.Lock(); states = append(states, ok); mu.Unlock() },
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- l.Run(ctx) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for a, d := s.counts(); a+d < 3; a, d = s.counts() {
+		if time.Now().After(deadline) {
+			t.Fatalf("settled %d acked + %d dead of 3", a, d)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(states) < 2 || states[0] || !states[len(states)-1] {
+		t.Fatalf("write states %v: want a failure reported, then recovery as the last state", states)
+	}
+}
