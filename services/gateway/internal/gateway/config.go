@@ -21,33 +21,38 @@ const Prefix = "GATEWAY"
 // Config is the gateway's configuration (GATEWAY_*).
 type Config struct {
 	logging.Config
-	NATSURL        string        `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL"`
-	RedisAddr      string        `envconfig:"REDIS_ADDR" default:"127.0.0.1:6379" desc:"Redis address (comma list for a cluster)"`
-	RedisKeyPrefix string        `envconfig:"REDIS_KEY_PREFIX" default:"fh:" desc:"key prefix of the cacher's layout"`
-	PostgresURL    string        `envconfig:"POSTGRES_URL" desc:"Postgres URL for getProgramAccounts and token queries; empty disables them"`
-	PostgresSchema string        `envconfig:"POSTGRES_SCHEMA" default:"firehole" desc:"schema of the persister's tables"`
-	WSAddr         string        `envconfig:"WS_ADDR" default:"127.0.0.1:8900" desc:"Solana RPC PubSub WebSocket listen address"`
-	HTTPAddr       string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8899" desc:"Solana JSON-RPC HTTP listen address"`
-	MetricsAddr    string        `envconfig:"METRICS_ADDR" default:"127.0.0.1:9105" desc:"/healthz /readyz /metrics listen address"`
-	Commitment     string        `envconfig:"COMMITMENT" default:"confirmed" desc:"commitment of the deployment's data (processed, confirmed, finalized)"`
-	MaxFrameBytes  int64         `envconfig:"MAX_FRAME_BYTES" default:"4096" desc:"largest inbound WebSocket message; larger closes with 1009"`
-	SendQueueMsgs  int           `envconfig:"SEND_QUEUE_MSGS" default:"8192" desc:"frames queued per connection before it is closed as a slow consumer"`
-	SendQueueBytes int           `envconfig:"SEND_QUEUE_BYTES" default:"16777216" desc:"bytes queued per connection before it is closed as a slow consumer"`
-	MaxSubsPerConn int           `envconfig:"MAX_SUBSCRIPTIONS_PER_CONN" default:"1000" desc:"subscriptions one connection may hold"`
-	WriteTimeout   time.Duration `envconfig:"WRITE_TIMEOUT" default:"10s" desc:"one frame write; a client stuck longer is closed"`
-	PingInterval   time.Duration `envconfig:"PING_INTERVAL" default:"30s" desc:"server WebSocket ping period (0 disables)"`
-	IdleTimeout    time.Duration `envconfig:"IDLE_TIMEOUT" default:"2m" desc:"close a connection silent (no frame, no pong) this long"`
-	Compression    bool          `envconfig:"COMPRESSION" default:"true" desc:"permessage-deflate when the client offers it"`
-	Auth           string        `envconfig:"AUTH" default:"on" desc:"on or off; off must be explicit"`
-	APIKeys        []string      `envconfig:"API_KEYS" desc:"comma list of API keys, plain or sha256:<hex>"`
-	APIKeysPG      bool          `envconfig:"API_KEYS_POSTGRES" default:"false" desc:"also accept the enabled keys in <POSTGRES_SCHEMA>.api_keys (needs POSTGRES_URL)"`
-	APIKeysRefresh time.Duration `envconfig:"API_KEYS_REFRESH" default:"30s" desc:"how often the api_keys table is read again"`
-	KeyMaxConns    int           `envconfig:"KEY_MAX_CONNS" default:"1000" desc:"connections per API key (0 = unlimited)"`
-	KeyMaxSubs     int           `envconfig:"KEY_MAX_SUBSCRIPTIONS" default:"100000" desc:"subscriptions per API key (0 = unlimited)"`
-	KeyRPS         float64       `envconfig:"KEY_RPS" default:"0" desc:"JSON-RPC requests per second per API key (0 = unlimited)"`
-	UpstreamRPC    string        `envconfig:"UPSTREAM_RPC" desc:"pass unknown HTTP methods through to this Solana RPC URL"`
-	QueryLimit     int           `envconfig:"QUERY_LIMIT" default:"100000" desc:"most accounts one getProgramAccounts may return"`
-	ShutdownGrace  time.Duration `envconfig:"SHUTDOWN_GRACE" default:"10s" desc:"time to drain connections on shutdown"`
+	NATSURL           string        `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL"`
+	RedisAddr         string        `envconfig:"REDIS_ADDR" default:"127.0.0.1:6379" desc:"Redis address (comma list for a cluster)"`
+	RedisKeyPrefix    string        `envconfig:"REDIS_KEY_PREFIX" default:"fh:" desc:"key prefix of the cacher's layout"`
+	PostgresURL       string        `envconfig:"POSTGRES_URL" desc:"Postgres URL for getProgramAccounts and token queries; empty disables them"`
+	PostgresSchema    string        `envconfig:"POSTGRES_SCHEMA" default:"firehole" desc:"schema of the persister's tables"`
+	WSAddr            string        `envconfig:"WS_ADDR" default:"127.0.0.1:8900" desc:"Solana RPC PubSub WebSocket listen address"`
+	HTTPAddr          string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:8899" desc:"Solana JSON-RPC HTTP listen address"`
+	MetricsAddr       string        `envconfig:"METRICS_ADDR" default:"127.0.0.1:9105" desc:"/healthz /readyz /metrics listen address"`
+	Commitment        string        `envconfig:"COMMITMENT" default:"confirmed" desc:"commitment of the deployment's data (processed, confirmed, finalized)"`
+	MaxFrameBytes     int64         `envconfig:"MAX_FRAME_BYTES" default:"4096" desc:"largest inbound WebSocket message; larger closes with 1009"`
+	SendQueueMsgs     int           `envconfig:"SEND_QUEUE_MSGS" default:"8192" desc:"frames queued per connection before it is closed as a slow consumer"`
+	SendQueueBytes    int           `envconfig:"SEND_QUEUE_BYTES" default:"16777216" desc:"bytes queued per connection before it is closed as a slow consumer"`
+	MaxSubsPerConn    int           `envconfig:"MAX_SUBSCRIPTIONS_PER_CONN" default:"1000" desc:"subscriptions one connection may hold"`
+	WriteTimeout      time.Duration `envconfig:"WRITE_TIMEOUT" default:"10s" desc:"one frame write; a client stuck longer is closed"`
+	PingInterval      time.Duration `envconfig:"PING_INTERVAL" default:"30s" desc:"server WebSocket ping period (0 disables)"`
+	IdleTimeout       time.Duration `envconfig:"IDLE_TIMEOUT" default:"2m" desc:"close a connection silent (no frame, no pong) this long"`
+	Compression       bool          `envconfig:"COMPRESSION" default:"true" desc:"permessage-deflate when the client offers it"`
+	Auth              string        `envconfig:"AUTH" default:"on" desc:"on or off; off must be explicit"`
+	APIKeys           []string      `envconfig:"API_KEYS" desc:"comma list of API keys, plain or sha256:<hex>"`
+	APIKeysPG         bool          `envconfig:"API_KEYS_POSTGRES" default:"false" desc:"also accept the enabled keys in <POSTGRES_SCHEMA>.api_keys (needs POSTGRES_URL)"`
+	APIKeysRefresh    time.Duration `envconfig:"API_KEYS_REFRESH" default:"30s" desc:"how often the api_keys table is read again"`
+	KeyMaxConns       int           `envconfig:"KEY_MAX_CONNS" default:"1000" desc:"connections per API key (0 = unlimited)"`
+	KeyMaxSubs        int           `envconfig:"KEY_MAX_SUBSCRIPTIONS" default:"100000" desc:"subscriptions per API key (0 = unlimited)"`
+	KeyRPS            float64       `envconfig:"KEY_RPS" default:"0" desc:"JSON-RPC requests per second per API key (0 = unlimited)"`
+	NativeMaxSubs     int           `envconfig:"NATIVE_MAX_SUBSCRIPTIONS" default:"64" desc:"native protocol: subscriptions per connection"`
+	NativeQueueMsgs   int           `envconfig:"NATIVE_QUEUE_MSGS" default:"4096" desc:"native protocol: queued frames per connection before the slow-consumer policy"`
+	NativeQueueBytes  int           `envconfig:"NATIVE_QUEUE_BYTES" default:"16777216" desc:"native protocol: queued bytes per connection before the slow-consumer policy"`
+	NativeMaxFrame    int           `envconfig:"NATIVE_MAX_FRAME_BYTES" default:"65536" desc:"native protocol: largest client frame (larger: close 1009)"`
+	NativeMaxSnapshot int           `envconfig:"NATIVE_MAX_SNAPSHOT_ACCOUNTS" default:"1000000" desc:"native protocol: accounts in one snapshot"`
+	UpstreamRPC       string        `envconfig:"UPSTREAM_RPC" desc:"pass unknown HTTP methods through to this Solana RPC URL"`
+	QueryLimit        int           `envconfig:"QUERY_LIMIT" default:"100000" desc:"most accounts one getProgramAccounts may return"`
+	ShutdownGrace     time.Duration `envconfig:"SHUTDOWN_GRACE" default:"10s" desc:"time to drain connections on shutdown"`
 }
 
 // Validate reports every problem at once, naming the variable.
@@ -87,6 +92,12 @@ func (c Config) Validate() error {
 		}
 	}
 	p.Check(c.KeyRPS < 0, Prefix+"_KEY_RPS", "must not be negative")
+	// Zero leaves the native protocol's own default (native.DefaultLimits).
+	p.Check(c.NativeMaxSubs < 0, Prefix+"_NATIVE_MAX_SUBSCRIPTIONS", "must not be negative")
+	p.Check(c.NativeQueueMsgs < 0, Prefix+"_NATIVE_QUEUE_MSGS", "must not be negative")
+	p.Check(c.NativeQueueBytes != 0 && c.NativeQueueBytes < 4096, Prefix+"_NATIVE_QUEUE_BYTES", "must be at least 4096")
+	p.Check(c.NativeMaxFrame != 0 && c.NativeMaxFrame < 256, Prefix+"_NATIVE_MAX_FRAME_BYTES", "must be at least 256")
+	p.Check(c.NativeMaxSnapshot < 0, Prefix+"_NATIVE_MAX_SNAPSHOT_ACCOUNTS", "must not be negative")
 	p.Check(c.QueryLimit < 0, Prefix+"_QUERY_LIMIT", "must not be negative")
 	return p.Err()
 }

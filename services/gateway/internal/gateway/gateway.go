@@ -161,7 +161,12 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	g.native = withKey(keys, native.NewHandler(native.Deps{JS: js, Redis: g.redis, KeyPrefix: cfg.RedisKeyPrefix,
-		PG: g.pool, Schema: cfg.PostgresSchema, Log: log, Registerer: reg, Context: ctx}), m)
+		PG: g.pool, Schema: cfg.PostgresSchema, Log: log, Registerer: reg, Context: ctx,
+		Limits: native.Limits{
+			MaxSubscriptions: cfg.NativeMaxSubs, MaxQueueMsgs: cfg.NativeQueueMsgs, MaxQueueBytes: cfg.NativeQueueBytes,
+			MaxFrameBytes: int64(cfg.NativeMaxFrame), MaxSnapshotAccounts: cfg.NativeMaxSnapshot,
+			WriteTimeout: cfg.WriteTimeout, PingInterval: cfg.PingInterval,
+		}}), m)
 
 	if g.wsLn, err = net.Listen("tcp", cfg.WSAddr); err != nil {
 		return nil, fmt.Errorf("listen %s_WS_ADDR %s: %w", Prefix, cfg.WSAddr, err)

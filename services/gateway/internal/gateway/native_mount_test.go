@@ -3,6 +3,7 @@ package gateway_test
 import (
 	"encoding/json"
 	"net/http"
+	"slices"
 	"testing"
 
 	"github.com/firehole/firehole/pkg/base58"
@@ -48,5 +49,33 @@ func TestNativeMounted(t *testing.T) {
 	e.publish(account(owner, pk, 6, []byte{3}))
 	if f := next(); f.Type != "update" || f.Account.Slot != 6 {
 		t.Fatalf("got %+v, want the update at slot 6", f)
+	}
+}
+
+// TestNativeLimitsFromConfig: GATEWAY_NATIVE_MAX_SUBSCRIPTIONS reaches the
+// native handler.
+func TestNativeLimitsFromConfig(t *testing.T) {
+	e := newEnv(t, func(c *gateway.Config) { c.NativeMaxSubs = 1 })
+	w, _, err := e.dial("/native", nil)
+	if err != nil {
+		t.Fatalf("dial /native: %v", err)
+	}
+	w.send(`{"op":"subscribe","id":"a","accounts":["` + base58.Encode(key32()) + `"]}`)
+	w.send(`{"op":"subscribe","id":"b","accounts":["` + base58.Encode(key32()) + `"]}`)
+	var types []string
+	for len(types) < 2 {
+		var f struct {
+			Type string `json:"type"`
+			ID   string `json:"id"`
+		}
+		s := w.read()
+		if err := json.Unmarshal([]byte(s), &f); err != nil {
+			t.Fatalf("frame %s: %v", s, err)
+		}
+		types = append(types, f.Type+":"+f.ID)
+	}
+	// a's "subscribed" may come after b's refusal: a is set up asynchronously.
+	if !slices.Contains(types, "subscribed:a") || !slices.Contains(types, "error:b") {
+		t.Fatalf("frames %v, want a subscribed and b refused at the configured limit of 1", types)
 	}
 }
