@@ -100,6 +100,9 @@ func TestSolanaGoHTTPReads(t *testing.T) {
 	tok.Parsed = []byte(`{"info":{"isNative":false,"mint":"` + base58.Encode(mint) + `","owner":"` + base58.Encode(holder) +
 		`","state":"initialized","tokenAmount":{"amount":"5","decimals":0,"uiAmount":5.0,"uiAmountString":"5"}},"type":"account"}`)
 	e.persist(tok)
+	// agave looks the mint up to learn its token program: it must exist.
+	mintAcct := account(pkgsolana.TokenProgramID[:], mint, 90, make([]byte, 82))
+	e.cache(mintAcct)
 	code, body := httpPost(t, e.http, `{"jsonrpc":"2.0","id":1,"method":"getTokenAccountsByOwner","params":["`+base58.Encode(holder)+
 		`",{"mint":"`+base58.Encode(mint)+`"},{"encoding":"jsonParsed"}]}`, nil)
 	want := `{"jsonrpc":"2.0","result":{"context":{"apiVersion":"2.2.0","slot":95},"value":[{"pubkey":"` + base58.Encode(tok.Account.Pubkey) +
@@ -107,6 +110,18 @@ func TestSolanaGoHTTPReads(t *testing.T) {
 		base58.Encode(pkgsolana.TokenProgramID[:]) + `","rentEpoch":18446744073709551615,"space":165}}]},"id":1}`
 	if code != 200 || body != want {
 		t.Fatalf("getTokenAccountsByOwner:\n got %d %s\nwant %s", code, body, want)
+	}
+	notMint := account(key32(), key32(), 90, make([]byte, 82))
+	e.cache(notMint)
+	for _, tc := range []struct{ mint, want string }{
+		{base58.Encode(key32()), `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid param: could not find mint"},"id":1}`},
+		{base58.Encode(notMint.Account.Pubkey), `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid param: not a Token mint"},"id":1}`},
+	} {
+		_, body := httpPost(t, e.http, `{"jsonrpc":"2.0","id":1,"method":"getTokenAccountsByOwner","params":["`+base58.Encode(holder)+
+			`",{"mint":"`+tc.mint+`"}]}`, nil)
+		if body != tc.want {
+			t.Errorf("getTokenAccountsByOwner(mint %s):\n got %s\nwant %s", tc.mint, body, tc.want)
+		}
 	}
 }
 

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rs/zerolog"
 
+	"github.com/firehole/firehole/pkg/base58"
 	"github.com/firehole/firehole/pkg/bus"
 	"github.com/firehole/firehole/pkg/solana"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
@@ -489,7 +490,11 @@ func (h *Handler) getTokenAccounts(ctx context.Context, p []json.RawMessage, del
 		if bad != "" {
 			return nil, jsonrpc.InvalidParams("Invalid param: " + bad)
 		}
-		q.TokenMint = k[:]
+		owner, err := h.mintOwner(ctx, k)
+		if err != nil {
+			return nil, err
+		}
+		q.TokenMint, q.Owners = k[:], [][]byte{owner[:]}
 	} else {
 		k, bad := jsonrpc.ParsePubkey(*tf.ProgramID)
 		if bad != "" {
@@ -505,6 +510,28 @@ func (h *Handler) getTokenAccounts(ctx context.Context, p []json.RawMessage, del
 		return nil, err
 	}
 	return h.keyedAccounts(ctx, cfg, q, true)
+}
+
+// mintOwner is the token program that owns mint, as agave looks it up for a
+// {"mint": …} filter: wrapped SOL is SPL Token's; an unknown mint or one
+// owned by another program is an invalid param.
+func (h *Handler) mintOwner(ctx context.Context, mint [32]byte) ([32]byte, error) {
+	if mint == solana.WrappedSOLMintID {
+		return solana.TokenProgramID, nil
+	}
+	a, err := h.cache.Get(ctx, base58.Encode32(&mint))
+	if err != nil {
+		return [32]byte{}, err
+	}
+	if a == nil {
+		return [32]byte{}, jsonrpc.InvalidParams("Invalid param: could not find mint")
+	}
+	var owner [32]byte
+	copy(owner[:], a.GetAccount().GetOwner())
+	if owner != solana.TokenProgramID && owner != solana.Token2022ProgramID {
+		return [32]byte{}, jsonrpc.InvalidParams("Invalid param: not a Token mint")
+	}
+	return owner, nil
 }
 
 func (h *Handler) getSlot(ctx context.Context, p []json.RawMessage) ([]byte, error) {
