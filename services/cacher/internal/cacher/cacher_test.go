@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,6 +44,10 @@ type env struct {
 	redis  rueidis.Client
 	addr   string // real Redis
 	prefix string
+	// lastSeq is the highest stream sequence publish stored; drained waits
+	// for the consumer's ack floor to reach it, because a consumer's
+	// pending count can lag a publish that was just acknowledged.
+	lastSeq atomic.Uint64
 }
 
 func newEnv(t testing.TB) *env {
@@ -152,7 +157,9 @@ func (e *env) publish(us ...upd) {
 func (e *env) waitAcks(ctx context.Context, futs []jetstream.PubAckFuture) {
 	for _, f := range futs {
 		select {
-		case <-f.Ok():
+		case ack := <-f.Ok():
+			for cur := e.lastSeq.Load(); ack.Sequence > cur && !e.lastSeq.CompareAndSwap(cur, ack.Sequence); cur = e.lastSeq.Load() {
+			}
 		case err := <-f.Err():
 			e.t.Fatalf("publish: %v", err)
 		case <-ctx.Done():
@@ -173,7 +180,8 @@ func (e *env) drained(stream, consumer string, timeout time.Duration) {
 			info, err := c.Info(context.Background())
 			if err == nil {
 				last = info
-				if info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream > 0 {
+				caughtUp := stream != bus.StreamDecoded || info.AckFloor.Stream >= e.lastSeq.Load()
+				if info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream > 0 && caughtUp {
 					return
 				}
 			}
