@@ -4,6 +4,8 @@ package bustest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -86,4 +88,79 @@ func StartWithStreams(t testing.TB) (*Server, *nats.Conn, jetstream.JetStream) {
 		t.Fatalf("ensure streams: %v", err)
 	}
 	return s, nc, js
+}
+
+// WaitDrained waits until durable on stream has acknowledged everything its
+// filters match that the stream held when WaitDrained was called: nothing
+// pending, nothing unacknowledged, and the ack floor at or past the last
+// matching message. (A consumer's pending count alone can lag a publish
+// that was just acknowledged.)
+func WaitDrained(t testing.TB, js jetstream.JetStream, stream, durable string, within time.Duration) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), within)
+	defer cancel()
+	// The consumer may not exist yet (its service is starting): wait for it.
+	target, err := lastMatching(ctx, js, stream, durable)
+	for errors.Is(err, jetstream.ErrConsumerNotFound) {
+		select {
+		case <-ctx.Done():
+			t.Fatalf("consumer %s did not appear within %s", durable, within)
+		case <-time.After(50 * time.Millisecond):
+		}
+		target, err = lastMatching(ctx, js, stream, durable)
+	}
+	if err != nil {
+		t.Fatalf("wait drained %s: %v", durable, err)
+	}
+	var info *jetstream.ConsumerInfo
+	for {
+		c, err := js.Consumer(ctx, stream, durable)
+		if err == nil {
+			info, err = c.Info(ctx)
+		}
+		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.AckFloor.Stream >= target {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("consumer %s not drained after %s (want ack floor %d): info %+v err %v", durable, within, target, info, err)
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// lastMatching is the stream sequence of the newest message durable's
+// filters match, or 0.
+func lastMatching(ctx context.Context, js jetstream.JetStream, stream, durable string) (uint64, error) {
+	s, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0, err
+	}
+	c, err := s.Consumer(ctx, durable)
+	if err != nil {
+		return 0, err
+	}
+	info, err := c.Info(ctx)
+	if err != nil {
+		return 0, err
+	}
+	filters := info.Config.FilterSubjects
+	if info.Config.FilterSubject != "" {
+		filters = append(filters, info.Config.FilterSubject)
+	}
+	if len(filters) == 0 {
+		filters = []string{">"}
+	}
+	var last uint64
+	for _, f := range filters {
+		m, err := s.GetLastMsgForSubject(ctx, f)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			continue
+		}
+		if err != nil {
+			return 0, fmt.Errorf("last message on %s: %w", f, err)
+		}
+		last = max(last, m.Sequence)
+	}
+	return last, nil
 }

@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,10 +43,6 @@ type env struct {
 	redis  rueidis.Client
 	addr   string // real Redis
 	prefix string
-	// lastSeq is the highest stream sequence publish stored; drained waits
-	// for the consumer's ack floor to reach it, because a consumer's
-	// pending count can lag a publish that was just acknowledged.
-	lastSeq atomic.Uint64
 }
 
 func newEnv(t testing.TB) *env {
@@ -157,9 +152,7 @@ func (e *env) publish(us ...upd) {
 func (e *env) waitAcks(ctx context.Context, futs []jetstream.PubAckFuture) {
 	for _, f := range futs {
 		select {
-		case ack := <-f.Ok():
-			for cur := e.lastSeq.Load(); ack.Sequence > cur && !e.lastSeq.CompareAndSwap(cur, ack.Sequence); cur = e.lastSeq.Load() {
-			}
+		case <-f.Ok():
 		case err := <-f.Err():
 			e.t.Fatalf("publish: %v", err)
 		case <-ctx.Done():
@@ -172,23 +165,7 @@ func (e *env) waitAcks(ctx context.Context, futs []jetstream.PubAckFuture) {
 // terminated) every message.
 func (e *env) drained(stream, consumer string, timeout time.Duration) {
 	e.t.Helper()
-	deadline := time.Now().Add(timeout)
-	var last *jetstream.ConsumerInfo
-	for time.Now().Before(deadline) {
-		c, err := e.js.Consumer(context.Background(), stream, consumer)
-		if err == nil {
-			info, err := c.Info(context.Background())
-			if err == nil {
-				last = info
-				caughtUp := stream != bus.StreamDecoded || info.AckFloor.Stream >= e.lastSeq.Load()
-				if info.NumPending == 0 && info.NumAckPending == 0 && info.Delivered.Stream > 0 && caughtUp {
-					return
-				}
-			}
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	e.t.Fatalf("consumer %s not drained after %v: %+v", consumer, timeout, last)
+	bustest.WaitDrained(e.t, e.js, stream, consumer, timeout)
 }
 
 func (e *env) consumerInfo(stream, consumer string) *jetstream.ConsumerInfo {

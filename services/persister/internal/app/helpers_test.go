@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/firehole/firehole/pkg/bus"
+	"github.com/firehole/firehole/pkg/bus/bustest"
 	"github.com/firehole/firehole/pkg/solana"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 	"github.com/firehole/firehole/services/persister/internal/schema"
@@ -219,26 +220,11 @@ func publish(t testing.TB, js jetstream.JetStream, ups []update) {
 	}
 }
 
-// waitDrained waits until the durable consumer has nothing pending or unacked.
+// waitDrained waits until the durable consumer has acknowledged everything
+// its stream held at the call (pkg/bus/bustest.WaitDrained).
 func waitDrained(t testing.TB, js jetstream.JetStream, stream, durable string, within time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := js.Consumer(ctx, stream, durable)
-		var info *jetstream.ConsumerInfo
-		if err == nil {
-			info, err = c.Info(ctx)
-		}
-		cancel()
-		if err == nil && info.NumPending == 0 && info.NumAckPending == 0 && info.NumRedelivered == 0 {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("consumer %s not drained after %s: info %+v err %v", durable, within, info, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	bustest.WaitDrained(t, js, stream, durable, within)
 }
 
 // checkState compares every account in the schema with want.
