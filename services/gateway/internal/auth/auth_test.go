@@ -67,8 +67,9 @@ func TestKeysFromPostgres(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer pool.Close()
 	s := pgx.Identifier{schema}.Sanitize()
+	// Cleanups run last-in first-out: drop the schema, then close the pool.
+	t.Cleanup(pool.Close)
 	t.Cleanup(func() { _, _ = pool.Exec(context.Background(), "DROP SCHEMA IF EXISTS "+s+" CASCADE") })
 	ddl, err := os.ReadFile("../../../persister/internal/schema/migrations/0003_api_keys.sql")
 	if err != nil {
