@@ -51,6 +51,8 @@ type Config struct {
 	NativeMaxFrame    int           `envconfig:"NATIVE_MAX_FRAME_BYTES" default:"65536" desc:"native protocol: largest client frame (larger: close 1009)"`
 	NativeMaxSnapshot int           `envconfig:"NATIVE_MAX_SNAPSHOT_ACCOUNTS" default:"1000000" desc:"native protocol: accounts in one snapshot"`
 	UpstreamRPC       string        `envconfig:"UPSTREAM_RPC" desc:"pass unknown HTTP methods through to this Solana RPC URL"`
+	NotifiedWindow    time.Duration `envconfig:"NOTIFIED_READ_WINDOW" default:"10s" desc:"reads return an account version this replica notified, if newer than Redis's, for this long (0 disables)"`
+	NotifiedMax       int           `envconfig:"NOTIFIED_READ_MAX" default:"100000" desc:"notified accounts remembered per window for reads (memory bound)"`
 	QueryLimit        int           `envconfig:"QUERY_LIMIT" default:"100000" desc:"most accounts one getProgramAccounts may return"`
 	ShutdownGrace     time.Duration `envconfig:"SHUTDOWN_GRACE" default:"10s" desc:"time to drain connections on shutdown"`
 }
@@ -98,6 +100,8 @@ func (c Config) Validate() error {
 	p.Check(c.NativeQueueBytes != 0 && c.NativeQueueBytes < 4096, Prefix+"_NATIVE_QUEUE_BYTES", "must be at least 4096")
 	p.Check(c.NativeMaxFrame != 0 && c.NativeMaxFrame < 256, Prefix+"_NATIVE_MAX_FRAME_BYTES", "must be at least 256")
 	p.Check(c.NativeMaxSnapshot < 0, Prefix+"_NATIVE_MAX_SNAPSHOT_ACCOUNTS", "must not be negative")
+	p.Check(c.NotifiedWindow < 0, Prefix+"_NOTIFIED_READ_WINDOW", "must not be negative")
+	p.Check(c.NotifiedMax < 0, Prefix+"_NOTIFIED_READ_MAX", "must not be negative")
 	p.Check(c.QueryLimit < 0, Prefix+"_QUERY_LIMIT", "must not be negative")
 	return p.Err()
 }

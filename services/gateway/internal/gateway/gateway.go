@@ -28,6 +28,7 @@ import (
 	"github.com/firehole/firehole/services/gateway/internal/metrics"
 	"github.com/firehole/firehole/services/gateway/internal/native"
 	"github.com/firehole/firehole/services/gateway/internal/pubsub"
+	"github.com/firehole/firehole/services/gateway/internal/recent"
 	"github.com/firehole/firehole/services/gateway/internal/rpc"
 	"github.com/firehole/firehole/services/gateway/internal/store"
 	"github.com/firehole/firehole/services/gateway/internal/ws"
@@ -121,7 +122,10 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 	if err != nil {
 		return nil, fmt.Errorf("connect redis %s: %w", cfg.RedisAddr, err)
 	}
-	cache := store.NewRedis(g.redis, cfg.RedisKeyPrefix)
+	// The accounts this replica notifies are also what its reads return
+	// until Redis has them (the cacher trails the bus).
+	notified := recent.New(cfg.NotifiedWindow, cfg.NotifiedMax)
+	cache := store.NewRedis(g.redis, cfg.RedisKeyPrefix, notified)
 	g.health.AddCheck("redis", cache.Ping)
 	var index rpc.Index
 	if cfg.PostgresURL != "" {
@@ -141,7 +145,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 	}
 
 	g.Hub = hub.New(g.nc, log, hub.Hooks{Subjects: func(d int) { m.NATSSubjects.Add(float64(d)) }})
-	g.PubSub = pubsub.New(pubsub.Config{Commitment: commitment, MaxSubsPerConn: cfg.MaxSubsPerConn}, g.Hub, log, m)
+	g.PubSub = pubsub.New(pubsub.Config{Commitment: commitment, MaxSubsPerConn: cfg.MaxSubsPerConn, Recent: notified}, g.Hub, log, m)
 	g.WS = ws.New(ws.Options{
 		MaxFrameBytes: cfg.MaxFrameBytes,
 		Compression:   cfg.Compression,

@@ -86,6 +86,7 @@ func newEnv(t *testing.T, mutate func(*gateway.Config)) *env {
 		Commitment: "confirmed", MaxFrameBytes: 4096, SendQueueMsgs: 1024, SendQueueBytes: 8 << 20,
 		MaxSubsPerConn: 100, WriteTimeout: 5 * time.Second, PingInterval: 0, IdleTimeout: time.Minute,
 		Compression: true, Auth: "off", KeyMaxConns: 100, KeyMaxSubs: 1000, QueryLimit: 1000,
+		NotifiedWindow: 10 * time.Second, NotifiedMax: 1000,
 		ShutdownGrace: 3 * time.Second,
 	}
 	cfg.Level, cfg.Format = "warn", "json"

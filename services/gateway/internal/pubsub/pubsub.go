@@ -23,6 +23,7 @@ import (
 	"github.com/firehole/firehole/services/gateway/internal/hub"
 	"github.com/firehole/firehole/services/gateway/internal/jsonrpc"
 	"github.com/firehole/firehole/services/gateway/internal/metrics"
+	"github.com/firehole/firehole/services/gateway/internal/recent"
 	"github.com/firehole/firehole/services/gateway/internal/uiaccount"
 )
 
@@ -36,6 +37,9 @@ const (
 type Config struct {
 	Commitment     fireholev1.Commitment // the deployment's data commitment
 	MaxSubsPerConn int
+	// Recent remembers every account put into a notification, for the
+	// replica's reads (nil: not remembered).
+	Recent *recent.Accounts
 }
 
 // Joiner is the part of the hub PubSub needs.

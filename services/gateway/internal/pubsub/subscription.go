@@ -15,6 +15,7 @@ import (
 	"github.com/firehole/firehole/services/gateway/internal/hub"
 	"github.com/firehole/firehole/services/gateway/internal/jsonrpc"
 	"github.com/firehole/firehole/services/gateway/internal/metrics"
+	"github.com/firehole/firehole/services/gateway/internal/recent"
 	"github.com/firehole/firehole/services/gateway/internal/uiaccount"
 )
 
@@ -170,8 +171,10 @@ type decoded struct {
 	err   error
 }
 
-// account decodes the message's DecodedAccount once per NATS message.
-func account(m *hub.Message) (*uiaccount.Cache, error) {
+// account decodes the message's DecodedAccount once per NATS message and
+// has the replica remember it (recent), before any notification of it is
+// queued, so that reads after the notification see it.
+func account(m *hub.Message, rec *recent.Accounts) (*uiaccount.Cache, error) {
 	if v, ok := m.Load(decodedKey{}); ok {
 		d := v.(*decoded)
 		return d.cache, d.err
@@ -181,6 +184,7 @@ func account(m *hub.Message) (*uiaccount.Cache, error) {
 	d := &decoded{err: err}
 	if err == nil {
 		d.cache = uiaccount.NewCache(&a)
+		rec.Note(&a)
 	}
 	m.Store(decodedKey{}, d)
 	return d.cache, err
@@ -195,7 +199,7 @@ func (sub *subscription) Deliver(m *hub.Message) {
 	case kindSlot:
 		frame, ok = sub.slotFrame(m)
 	default:
-		c, err := account(m)
+		c, err := account(m, sub.srv.cfg.Recent)
 		if err != nil {
 			sub.srv.log.Warn().Err(err).Str("subject", m.Msg.Subject).Msg("decode account")
 			return

@@ -20,30 +20,42 @@ import (
 	"github.com/firehole/firehole/pkg/accountcache"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 	"github.com/firehole/firehole/services/gateway/internal/filter"
+	"github.com/firehole/firehole/services/gateway/internal/recent"
 )
 
 // Redis reads the cacher's layout.
 type Redis struct {
 	c      rueidis.Client
 	prefix string
+	recent *recent.Accounts
 }
 
-// NewRedis returns a reader under prefix.
-func NewRedis(c rueidis.Client, prefix string) *Redis { return &Redis{c: c, prefix: prefix} }
+// NewRedis returns a reader under prefix. Reads return the newer of what
+// Redis holds and what rec remembers this replica notified (rec may be nil).
+func NewRedis(c rueidis.Client, prefix string, rec *recent.Accounts) *Redis {
+	return &Redis{c: c, prefix: prefix, recent: rec}
+}
+
+// existing is the account as a read returns it: merged with the notified
+// version, and nil when neither exists or the newest is closed (no lamports).
+func (r *Redis) existing(pubkey string, stored *fireholev1.DecodedAccount) *fireholev1.DecodedAccount {
+	a := r.recent.Merge(pubkey, stored)
+	if a.GetAccount().GetLamports() == 0 {
+		return nil
+	}
+	return a
+}
 
 // Get returns the account or nil when it is not stored or closed (no lamports).
 func (r *Redis) Get(ctx context.Context, pubkey string) (*fireholev1.DecodedAccount, error) {
 	a, err := accountcache.Get(ctx, r.c, r.prefix, pubkey)
 	if errors.Is(err, accountcache.ErrNotFound) {
-		return nil, nil
+		a, err = nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	if a.GetAccount().GetLamports() == 0 {
-		return nil, nil
-	}
-	return a, nil
+	return r.existing(pubkey, a), nil
 }
 
 // GetWithSlot is Get and LatestSlot(commitment) in one round trip (one
@@ -65,7 +77,7 @@ func (r *Redis) GetWithSlot(ctx context.Context, pubkey, commitment string) (*fi
 	}
 	b, err := res[1].AsBytes()
 	if rueidis.IsRedisNil(err) {
-		return nil, slot, nil
+		return r.existing(pubkey, nil), slot, nil
 	}
 	if err != nil {
 		return nil, 0, fmt.Errorf("get account %s: %w", pubkey, err)
@@ -74,10 +86,7 @@ func (r *Redis) GetWithSlot(ctx context.Context, pubkey, commitment string) (*fi
 	if err := proto.Unmarshal(b, &a); err != nil {
 		return nil, 0, fmt.Errorf("decode stored account %s: %w", pubkey, err)
 	}
-	if a.GetAccount().GetLamports() == 0 {
-		return nil, slot, nil
-	}
-	return &a, slot, nil
+	return r.existing(pubkey, &a), slot, nil
 }
 
 // MGet is Get for many accounts, in order.
@@ -87,9 +96,7 @@ func (r *Redis) MGet(ctx context.Context, pubkeys []string) ([]*fireholev1.Decod
 		return nil, err
 	}
 	for i, a := range as {
-		if a != nil && a.GetAccount().GetLamports() == 0 {
-			as[i] = nil
-		}
+		as[i] = r.existing(pubkeys[i], a)
 	}
 	return as, nil
 }
