@@ -88,4 +88,3 @@ func TestNotifiedReadsCanBeTurnedOff(t *testing.T) {
 		t.Fatalf("got %q, want Redis's version", got)
 	}
 }
-
