@@ -184,7 +184,7 @@ func account(m *hub.Message, rec *recent.Accounts) (*uiaccount.Cache, error) {
 	d := &decoded{err: err}
 	if err == nil {
 		d.cache = uiaccount.NewCache(&a)
-		rec.Note(&a)
+		rec.Note(m.Msg.Data, &a)
 	}
 	m.Store(decodedKey{}, d)
 	return d.cache, err

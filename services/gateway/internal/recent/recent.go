@@ -15,6 +15,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/firehole/firehole/pkg/base58"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 )
@@ -27,8 +29,33 @@ type Accounts struct {
 	now    func() time.Time
 
 	mu        sync.Mutex
-	cur, prev map[[32]byte]*fireholev1.DecodedAccount
+	cur, prev map[[32]byte]entry
 	started   time.Time // when cur became current
+}
+
+// entry is one remembered version: its order fields and the message bytes,
+// decoded again only when a read needs them. A byte slice holds no pointers,
+// so a full map costs the garbage collector almost nothing to scan.
+type entry struct {
+	slot, writeVersion uint64
+	decoded            bool
+	pb                 []byte
+}
+
+func (e entry) newer(than entry) bool {
+	if e.slot != than.slot {
+		return e.slot > than.slot
+	}
+	if e.writeVersion != than.writeVersion {
+		return e.writeVersion > than.writeVersion
+	}
+	return e.decoded && !than.decoded
+}
+
+func entryOf(a *fireholev1.DecodedAccount) entry {
+	acc := a.GetAccount()
+	return entry{slot: acc.GetSlot(), writeVersion: acc.GetWriteVersion(),
+		decoded: a.GetStatus() == fireholev1.DecodeStatus_DECODE_STATUS_OK}
 }
 
 // New returns an Accounts keeping entries for window (at least) and at most
@@ -43,24 +70,26 @@ func New(window time.Duration, max int) *Accounts {
 
 func newAt(window time.Duration, max int, now func() time.Time) *Accounts {
 	return &Accounts{window: window, max: max, now: now, started: now(),
-		cur: map[[32]byte]*fireholev1.DecodedAccount{}, prev: map[[32]byte]*fireholev1.DecodedAccount{}}
+		cur: map[[32]byte]entry{}, prev: map[[32]byte]entry{}}
 }
 
-// Note remembers a unless a newer version of the same account is held.
-// Accounts without a 32-byte pubkey are ignored. a must not be changed
-// afterwards.
-func (r *Accounts) Note(a *fireholev1.DecodedAccount) {
+// Note remembers the account a, whose encoding (as published on the bus) is
+// pb, unless a newer version of it is held. Accounts without a 32-byte pubkey
+// are ignored. pb is kept, not copied, and must not be changed afterwards.
+func (r *Accounts) Note(pb []byte, a *fireholev1.DecodedAccount) {
 	if r == nil || len(a.GetAccount().GetPubkey()) != 32 {
 		return
 	}
 	k := [32]byte(a.GetAccount().GetPubkey())
+	e := entryOf(a)
+	e.pb = pb
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.rotate()
-	if held := r.lookup(k); held != nil && !Newer(a, held) {
+	if held, ok := r.lookup(k); ok && !e.newer(held) {
 		return
 	}
-	r.cur[k] = a
+	r.cur[k] = e
 }
 
 // Merge returns the newer of stored (what Redis holds for pubkey, base58;
@@ -76,12 +105,17 @@ func (r *Accounts) Merge(pubkey string, stored *fireholev1.DecodedAccount) *fire
 	}
 	r.mu.Lock()
 	r.rotate()
-	held := r.lookup(k)
+	held, ok := r.lookup(k)
 	r.mu.Unlock()
-	if held == nil || (stored != nil && !Newer(held, stored)) {
+	if !ok || (stored != nil && !held.newer(entryOf(stored))) {
 		return stored
 	}
-	return held
+	var a fireholev1.DecodedAccount
+	if err := proto.Unmarshal(held.pb, &a); err != nil {
+		// Note's caller decoded these very bytes; keep to the store.
+		return stored
+	}
+	return &a
 }
 
 // Len is the number of remembered accounts (both generations; an account in
@@ -95,11 +129,12 @@ func (r *Accounts) Len() int {
 	return len(r.cur) + len(r.prev)
 }
 
-func (r *Accounts) lookup(k [32]byte) *fireholev1.DecodedAccount {
-	if a, ok := r.cur[k]; ok {
-		return a
+func (r *Accounts) lookup(k [32]byte) (entry, bool) {
+	if e, ok := r.cur[k]; ok {
+		return e, true
 	}
-	return r.prev[k]
+	e, ok := r.prev[k]
+	return e, ok
 }
 
 // rotate retires the current generation when it is full or older than the
@@ -113,25 +148,10 @@ func (r *Accounts) rotate() {
 	// Fresh maps rather than clear(): a map keeps its buckets, and a burst
 	// would otherwise hold its memory for good.
 	if age >= 2*r.window {
-		r.prev = map[[32]byte]*fireholev1.DecodedAccount{}
+		r.prev = map[[32]byte]entry{}
 	} else {
 		r.prev = r.cur
 	}
-	r.cur = map[[32]byte]*fireholev1.DecodedAccount{}
+	r.cur = map[[32]byte]entry{}
 	r.started = now
-}
-
-// Newer reports whether a is a later version of the account than b: a greater
-// (slot, write_version), or the same one decoded where b was not (the
-// cacher's replacement rule, pkg/accountcache).
-func Newer(a, b *fireholev1.DecodedAccount) bool {
-	x, y := a.GetAccount(), b.GetAccount()
-	if x.GetSlot() != y.GetSlot() {
-		return x.GetSlot() > y.GetSlot()
-	}
-	if x.GetWriteVersion() != y.GetWriteVersion() {
-		return x.GetWriteVersion() > y.GetWriteVersion()
-	}
-	ok := fireholev1.DecodeStatus_DECODE_STATUS_OK
-	return a.GetStatus() == ok && b.GetStatus() != ok
 }

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/firehole/firehole/pkg/base58"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 )
@@ -23,6 +25,24 @@ func key(pk byte) string {
 	return base58.Encode(k)
 }
 
+// note remembers a with its own encoding, as the gateway does.
+func note(t *testing.T, r *Accounts, a *fireholev1.DecodedAccount) {
+	t.Helper()
+	pb, err := proto.Marshal(a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Note(pb, a)
+}
+
+// same reports whether got is want (nil or equal by value).
+func same(got, want *fireholev1.DecodedAccount) bool {
+	if got == nil || want == nil {
+		return got == want
+	}
+	return proto.Equal(got, want)
+}
+
 type clock struct{ t time.Time }
 
 func (c *clock) now() time.Time { return c.t }
@@ -33,8 +53,10 @@ func TestMergeReturnsTheNewer(t *testing.T) {
 	c := &clock{t: time.Unix(1000, 0)}
 	r := newAt(time.Second, 100, c.now)
 	v5 := version(1, 5, 50, ok)
-	r.Note(v5)
-	r.Note(version(1, 4, 99, ok)) // older: ignored
+	note(t, r, v5)
+	note(t, r, version(1, 4, 99, ok)) // older: ignored
+	tie := version(1, 5, 50, ok)
+	tie.Account.Lamports = 2 // tells the two apart
 	cases := []struct {
 		name   string
 		stored *fireholev1.DecodedAccount
@@ -43,7 +65,7 @@ func TestMergeReturnsTheNewer(t *testing.T) {
 		{"nothing stored", nil, v5},
 		{"stored older slot", version(1, 4, 90, ok), v5},
 		{"stored same slot, lower write version", version(1, 5, 49, ok), v5},
-		{"stored same version (tie goes to the store)", version(1, 5, 50, ok), nil},
+		{"stored same version (tie goes to the store)", tie, nil},
 		{"stored newer", version(1, 6, 1, unknown), nil},
 	}
 	for _, tc := range cases {
@@ -52,7 +74,7 @@ func TestMergeReturnsTheNewer(t *testing.T) {
 		if want == nil {
 			want = tc.stored
 		}
-		if got != want {
+		if !same(got, want) {
 			t.Errorf("%s: got %v, want %v", tc.name, got, want)
 		}
 	}
@@ -67,16 +89,16 @@ func TestMergeReturnsTheNewer(t *testing.T) {
 func TestDecodedBeatsUndecodedAtTheSameVersion(t *testing.T) {
 	r := newAt(time.Second, 100, (&clock{t: time.Unix(1, 0)}).now)
 	undecoded, decoded := version(1, 5, 50, unknown), version(1, 5, 50, ok)
-	r.Note(undecoded)
-	if got := r.Merge(key(1), nil); got != undecoded {
+	note(t, r, undecoded)
+	if got := r.Merge(key(1), nil); !same(got, undecoded) {
 		t.Fatalf("got %v", got)
 	}
-	r.Note(decoded)
-	if got := r.Merge(key(1), undecoded); got != decoded {
+	note(t, r, decoded)
+	if got := r.Merge(key(1), undecoded); !same(got, decoded) {
 		t.Fatalf("decoded version not preferred: %v", got)
 	}
-	r.Note(undecoded) // does not replace the decoded one
-	if got := r.Merge(key(1), nil); got != decoded {
+	note(t, r, undecoded) // does not replace the decoded one
+	if got := r.Merge(key(1), nil); !same(got, decoded) {
 		t.Fatalf("undecoded replaced decoded: %v", got)
 	}
 }
@@ -85,13 +107,13 @@ func TestKeptForOneWindowGoneAfterTwo(t *testing.T) {
 	c := &clock{t: time.Unix(1000, 0)}
 	r := newAt(10*time.Second, 100, c.now)
 	a := version(1, 5, 50, ok)
-	r.Note(a)
+	note(t, r, a)
 	c.t = c.t.Add(9 * time.Second)
-	if r.Merge(key(1), nil) != a {
+	if !same(r.Merge(key(1), nil), a) {
 		t.Fatal("lost within the window")
 	}
 	c.t = c.t.Add(2 * time.Second) // the generation holding a is retired, not dropped
-	if r.Merge(key(1), nil) != a {
+	if !same(r.Merge(key(1), nil), a) {
 		t.Fatal("lost after one rotation")
 	}
 	c.t = c.t.Add(10 * time.Second)
@@ -102,7 +124,7 @@ func TestKeptForOneWindowGoneAfterTwo(t *testing.T) {
 		t.Fatalf("len %d after expiry", r.Len())
 	}
 	// A long silence drops both generations at once.
-	r.Note(a)
+	note(t, r, a)
 	c.t = c.t.Add(time.Hour)
 	if got := r.Merge(key(1), nil); got != nil {
 		t.Fatalf("kept after an hour: %v", got)
@@ -112,7 +134,7 @@ func TestKeptForOneWindowGoneAfterTwo(t *testing.T) {
 func TestBoundedByCount(t *testing.T) {
 	r := newAt(time.Hour, 10, (&clock{t: time.Unix(1, 0)}).now)
 	for i := 0; i < 200; i++ {
-		r.Note(version(byte(i), 1, 1, ok))
+		note(t, r, version(byte(i), 1, 1, ok))
 	}
 	if n := r.Len(); n > 20 {
 		t.Fatalf("holds %d accounts, bound is 2×10", n)
@@ -124,7 +146,7 @@ func TestBoundedByCount(t *testing.T) {
 
 func TestNilAndDisabled(t *testing.T) {
 	var r *Accounts
-	r.Note(version(1, 1, 1, ok))
+	note(t, r, version(1, 1, 1, ok))
 	stored := version(1, 1, 1, ok)
 	if r.Merge(key(1), stored) != stored || r.Len() != 0 {
 		t.Fatal("nil Accounts must remember nothing")
@@ -133,8 +155,8 @@ func TestNilAndDisabled(t *testing.T) {
 		t.Fatal("a zero window or bound disables")
 	}
 	r = New(time.Second, 10)
-	r.Note(&fireholev1.DecodedAccount{Account: &fireholev1.AccountUpdate{Pubkey: []byte{1, 2}}}) // short key: ignored
-	r.Note(&fireholev1.DecodedAccount{})
+	note(t, r, &fireholev1.DecodedAccount{Account: &fireholev1.AccountUpdate{Pubkey: []byte{1, 2}}}) // short key: ignored
+	note(t, r, &fireholev1.DecodedAccount{})
 	if r.Len() != 0 {
 		t.Fatalf("malformed accounts remembered: %d", r.Len())
 	}
