@@ -138,6 +138,9 @@ func printBanner(w *os.File, c Config, natsURL string, started []string) {
 		fmt.Fprintf(&b, "  source      geyser-sim on %s (set DEV_GEYSER_ENDPOINT for a real endpoint)\n", c.SimAddr)
 	} else {
 		fmt.Fprintf(&b, "  source      %s\n", c.GeyserEndpoint)
+		if os.Getenv("PARSER_MINT_RPC_URL") == "" {
+			fmt.Fprintf(&b, "  mints       set PARSER_MINT_RPC_URL to a Solana RPC node, or token accounts of mints that do not change stay AWAITING_MINT\n")
+		}
 	}
 	fmt.Fprintf(&b, "  nats        %s\n", natsURL)
 	fmt.Fprintf(&b, "  watch       nats sub --server %s 'firehole.v1.decoded.account.>'\n", natsURL)

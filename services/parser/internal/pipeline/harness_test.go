@@ -68,6 +68,7 @@ type replicaOpts struct {
 	batch      int
 	inFlight   int
 	single     bool
+	mintRPC    string // Solana RPC URL for mints.RPC lookups (Options.AskMint)
 }
 
 // start runs a parser replica on its own NATS connection with the real
@@ -85,17 +86,40 @@ func (e *env) start(o replicaOpts) *replica {
 		t.Fatalf("build registry: %v", err)
 	}
 	reg := prometheus.NewRegistry()
-	p, err := pipeline.New(nc, js, registry, book, pipeline.Options{
+	log := zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel)
+	var p *pipeline.Parser
+	var mintRPC *mints.RPC[jsonparsed.MintInfo]
+	var askMint func([32]byte)
+	if o.mintRPC != "" {
+		mintRPC, err = mints.NewRPC(mints.RPCOptions{URL: o.mintRPC, RetryMin: 100 * time.Millisecond}, book,
+			func(m [32]byte) { p.MintKnown(m) }, log, reg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		askMint = mintRPC.Want
+	}
+	p, err = pipeline.New(nc, js, registry, book, pipeline.Options{
 		Partitions: o.partitions, Durable: o.durable, Batch: o.batch, MaxInFlight: o.inFlight, Single: o.single,
-		Sweep: 100 * time.Millisecond, LagInterval: 200 * time.Millisecond,
-	}, zerolog.New(zerolog.NewTestWriter(t)).Level(zerolog.WarnLevel), reg)
+		Sweep: 100 * time.Millisecond, LagInterval: 200 * time.Millisecond, AskMint: askMint,
+	}, log, reg)
 	if err != nil {
 		t.Fatalf("new parser: %v", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &replica{p: p, reg: reg, cancel: cancel, done: make(chan error, 1)}
+	var rpcDone chan struct{}
+	if mintRPC != nil {
+		rpcDone = make(chan struct{})
+		go func() {
+			defer close(rpcDone)
+			_ = mintRPC.Run(ctx)
+		}()
+	}
 	go func() {
 		r.done <- p.Run(ctx)
+		if rpcDone != nil {
+			<-rpcDone
+		}
 		close(r.done)
 	}()
 	t.Cleanup(func() { r.stop(t) })

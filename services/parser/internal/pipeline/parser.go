@@ -65,7 +65,12 @@ type Options struct {
 	// nats-server then finds each next message without scanning past the
 	// other partitions' messages (BENCH.md).
 	Single bool
-	Now    func() time.Time
+	// AskMint, when set, is told of every mint a kept account waits on (on
+	// keeping it, and again at each sweep): an asynchronous lookup such as
+	// mints.RPC, which calls MintKnown when it has learned the mint. It must
+	// not block.
+	AskMint func(mint [32]byte)
+	Now     func() time.Time
 }
 
 func (o *Options) defaults() {
@@ -465,6 +470,11 @@ func (p *Parser) await(mint [32]byte, idx int) {
 	p.waiters[mint] |= 1 << idx
 	p.mu.Unlock()
 }
+
+// MintKnown tells the parser that mint has been learned outside the stream
+// (Options.AskMint's lookup): the accounts waiting on it are decoded again.
+// Safe for concurrent use.
+func (p *Parser) MintKnown(mint [32]byte) { p.mintKnown(mint) }
 
 // mintKnown wakes the workers waiting for mint.
 func (p *Parser) mintKnown(mint [32]byte) {

@@ -228,6 +228,9 @@ func (w *worker) sweep(ctx context.Context, now time.Time) {
 			w.redecode(ctx, mint)
 			continue
 		}
+		if ask := w.p.opts.AskMint; ask != nil {
+			ask(mint) // the lookup keeps its own back-off
+		}
 		if fetches < 64 && w.pending.shouldFetch(mint, now) {
 			fetches++
 			if w.fetch(ctx, mint) {
@@ -388,6 +391,9 @@ func (w *worker) keep(e *pendingEntry) {
 	}
 	if newMint {
 		w.p.await(e.mint, w.idx)
+		if ask := w.p.opts.AskMint; ask != nil {
+			ask(e.mint)
+		}
 		// The mint may have arrived between the decode and the registration.
 		if w.p.mints.Known(e.mint) {
 			w.rescan.Store(true)

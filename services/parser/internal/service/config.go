@@ -4,6 +4,7 @@ package service
 
 import (
 	"fmt"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -28,6 +29,8 @@ type Config struct {
 	Partitions     string        `envconfig:"PARTITIONS" default:"0-15" desc:"partitions this replica consumes: list and ranges, e.g. 0-7 or 0,2,4-6"`
 	SingleConsumer bool          `envconfig:"SINGLE_CONSUMER" default:"false" desc:"one consumer <DURABLE> over all partitions (needs PARTITIONS=0-15) instead of <DURABLE>-pNN per partition: less work for nats-server, one replica only"`
 	MaxInFlight    int           `envconfig:"MAX_IN_FLIGHT" default:"4096" desc:"decoded messages published and not yet acknowledged, over all partitions"`
+	MintRPCURL     string        `envconfig:"MINT_RPC_URL" desc:"Solana JSON-RPC URL to look up mints the stream and Redis lack (getMultipleAccounts, batched, off the decode path); empty disables"`
+	MintRPCTimeout time.Duration `envconfig:"MINT_RPC_TIMEOUT" default:"10s" desc:"one mint lookup request to PARSER_MINT_RPC_URL"`
 	MaxPending     int           `envconfig:"MAX_PENDING" default:"100000" desc:"token accounts kept while their mint is unknown"`
 	MintCacheSize  int           `envconfig:"MINT_CACHE_SIZE" default:"1000000" desc:"mints kept in memory"`
 	AckWait        time.Duration `envconfig:"ACK_WAIT" default:"30s" desc:"redelivery delay of a raw message not acknowledged"`
@@ -51,6 +54,12 @@ func (c *Config) Validate() error {
 	}
 	p.Check(perr == nil && c.SingleConsumer && len(parts) != bus.Partitions, Prefix+"_SINGLE_CONSUMER", "needs "+Prefix+"_PARTITIONS to be all of 0-15")
 	p.Check(c.MaxInFlight < 1, Prefix+"_MAX_IN_FLIGHT", "must be at least 1")
+	if c.MintRPCURL != "" {
+		if u, err := url.Parse(c.MintRPCURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.Addf("%s_MINT_RPC_URL: must be an http(s) URL", Prefix)
+		}
+		p.Check(c.MintRPCTimeout <= 0, Prefix+"_MINT_RPC_TIMEOUT", "must be positive")
+	}
 	p.Check(c.MaxPending < 1, Prefix+"_MAX_PENDING", "must be at least 1")
 	p.Check(c.MintCacheSize < 1, Prefix+"_MINT_CACHE_SIZE", "must be at least 1")
 	p.Check(c.AckWait < time.Second, Prefix+"_ACK_WAIT", "must be at least 1s")

@@ -75,12 +75,14 @@ func TestValidateNamesEveryBadVariable(t *testing.T) {
 	bad.AckWait = 0
 	bad.Durable = "a.b"
 	bad.HTTPAddr = ""
+	bad.MintRPCURL = "ftp://node"
 	err := bad.Validate()
 	if err == nil {
 		t.Fatal("bad config validated")
 	}
 	for _, v := range []string{"PARSER_LOG_LEVEL", "PARSER_NATS_URL", "PARSER_PARTITIONS", "PARSER_IDL_PROGRAMS",
-		"PARSER_MAX_IN_FLIGHT", "PARSER_MAX_PENDING", "PARSER_MINT_CACHE_SIZE", "PARSER_ACK_WAIT", "PARSER_DURABLE", "PARSER_HTTP_ADDR"} {
+		"PARSER_MAX_IN_FLIGHT", "PARSER_MAX_PENDING", "PARSER_MINT_CACHE_SIZE", "PARSER_ACK_WAIT", "PARSER_DURABLE", "PARSER_HTTP_ADDR",
+		"PARSER_MINT_RPC_URL", "PARSER_MINT_RPC_TIMEOUT"} {
 		if !strings.Contains(err.Error(), v) {
 			t.Errorf("error does not name %s:\n%v", v, err)
 		}

@@ -127,18 +127,33 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 	if err != nil {
 		return err
 	}
-	p, err := pipeline.New(nc, js, registry, book, pipeline.Options{
+	// Mints neither the stream nor Redis has (a mint that has not changed
+	// since the system started) are asked of a Solana RPC node, off the
+	// decode path; what it finds wakes the accounts waiting on it.
+	var p *pipeline.Parser
+	var mintRPC *mints.RPC[jsonparsed.MintInfo]
+	var askMint func([32]byte)
+	if cfg.MintRPCURL != "" {
+		mintRPC, err = mints.NewRPC(mints.RPCOptions{URL: cfg.MintRPCURL, Timeout: cfg.MintRPCTimeout}, book,
+			func(mint [32]byte) { p.MintKnown(mint) }, log, promReg)
+		if err != nil {
+			return err
+		}
+		askMint = mintRPC.Want
+	}
+	p, err = pipeline.New(nc, js, registry, book, pipeline.Options{
 		Partitions:  partitions,
 		Single:      cfg.SingleConsumer,
 		Durable:     cfg.Durable,
 		MaxInFlight: cfg.MaxInFlight,
 		AckWait:     cfg.AckWait,
 		MaxPending:  cfg.MaxPending,
+		AskMint:     askMint,
 	}, log, promReg)
 	if err != nil {
 		return err
 	}
-	return lifecycle.Run(ctx, log,
+	components := []lifecycle.Component{
 		lifecycle.Component{Name: "http", Run: func(ctx context.Context) error {
 			return lifecycle.ServeHTTP(ctx, cfg.HTTPAddr, health.Handler(promReg), 5*time.Second)
 		}},
@@ -153,7 +168,11 @@ func Run(ctx context.Context, cfg Config, log zerolog.Logger) error {
 			health.SetReady(false)
 			return nil
 		}},
-	)
+	}
+	if mintRPC != nil {
+		components = append(components, lifecycle.Component{Name: "mint-rpc", Run: mintRPC.Run})
+	}
+	return lifecycle.Run(ctx, log, components...)
 }
 
 // Exit is the process exit code for Main's error.
