@@ -69,6 +69,7 @@ type replicaOpts struct {
 	inFlight   int
 	single     bool
 	mintRPC    string // Solana RPC URL for mints.RPC lookups (Options.AskMint)
+	now        func() time.Time
 }
 
 // start runs a parser replica on its own NATS connection with the real
@@ -100,7 +101,7 @@ func (e *env) start(o replicaOpts) *replica {
 	}
 	p, err = pipeline.New(nc, js, registry, book, pipeline.Options{
 		Partitions: o.partitions, Durable: o.durable, Batch: o.batch, MaxInFlight: o.inFlight, Single: o.single,
-		Sweep: 100 * time.Millisecond, LagInterval: 200 * time.Millisecond, AskMint: askMint,
+		Sweep: 100 * time.Millisecond, LagInterval: 200 * time.Millisecond, AskMint: askMint, Now: o.now,
 	}, log, reg)
 	if err != nil {
 		t.Fatalf("new parser: %v", err)

@@ -1,11 +1,14 @@
 package pipeline_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -84,5 +87,39 @@ func TestMintFromSolanaRPC(t *testing.T) {
 	defer node.mu.Unlock()
 	if len(node.asked) != 1 {
 		t.Errorf("node asked for %v, want the mint once", node.asked)
+	}
+}
+
+// failingLookup is an outside mint store that is down.
+type failingLookup struct{ calls atomic.Int64 }
+
+func (f *failingLookup) Account(context.Context, [32]byte) ([32]byte, []byte, uint64, bool, error) {
+	f.calls.Add(1)
+	return [32]byte{}, nil, 0, false, errors.New("redis: connection refused")
+}
+
+// After one failed outside lookup the partition does not wait on the store
+// again for a while: the next accounts of unknown mints go out at once.
+func TestFailedMintLookupPausesLookups(t *testing.T) {
+	t.Parallel()
+	lookup := &failingLookup{}
+	frozen := time.Unix(1_800_000_000, 0) // the pause never ends in this test
+	e := newEnv(t)
+	rep := e.start(replicaOpts{lookup: lookup, now: func() time.Time { return frozen }})
+	r := e.reader("")
+	holder := key(t)
+	for i := range 3 {
+		e.publishRaw(update(tokenProgram(), key(t), tokenAccountData(key(t), holder, 1), uint64(500+i)))
+	}
+	for range 3 {
+		if got := r.next(wait); got.msg.GetStatus() != fireholev1.DecodeStatus_DECODE_STATUS_AWAITING_MINT {
+			t.Fatalf("status %v, want AWAITING_MINT", got.msg.GetStatus())
+		}
+	}
+	if n := lookup.calls.Load(); n != 1 {
+		t.Errorf("store asked %d times, want once before the pause", n)
+	}
+	if n := sum(t, rep, "firehole_parser_mint_lookups_total"); n != 1 {
+		t.Errorf("lookup errors counted %v, want 1", n)
 	}
 }

@@ -132,9 +132,15 @@ type Parser struct {
 	maxPayload int64
 	ready      chan struct{}
 
+	// lookupDownUntil (unix ns) pauses outside mint lookups after one failed.
+	lookupDownUntil atomic.Int64
+
 	mu      sync.Mutex
 	waiters map[[32]byte]uint64 // mint → bit per worker waiting for it
 }
+
+// lookupUp reports whether outside mint lookups may be tried at now.
+func (p *Parser) lookupUp(now time.Time) bool { return now.UnixNano() >= p.lookupDownUntil.Load() }
 
 // New builds the stage. reg may be nil (no metrics exported).
 func New(nc *nats.Conn, js jetstream.JetStream, dec Decoder, mints Mints, o Options, log zerolog.Logger, reg prometheus.Registerer) (*Parser, error) {

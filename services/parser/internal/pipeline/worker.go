@@ -231,7 +231,7 @@ func (w *worker) sweep(ctx context.Context, now time.Time) {
 		if ask := w.p.opts.AskMint; ask != nil {
 			ask(mint) // the lookup keeps its own back-off
 		}
-		if fetches < 64 && w.pending.shouldFetch(mint, now) {
+		if fetches < 64 && w.p.lookupUp(now) && w.pending.shouldFetch(mint, now) {
 			fetches++
 			if w.fetch(ctx, mint) {
 				w.p.mintKnown(mint)
@@ -242,14 +242,24 @@ func (w *worker) sweep(ctx context.Context, now time.Time) {
 	w.pendingN.Store(int64(w.pending.len()))
 }
 
+// Outside mint lookups run on the worker's goroutine, so a slow or failing
+// store must not hold the partition: each lookup gets lookupTimeout, and
+// after a failure none is tried for lookupPause (the accounts are kept and
+// the sweep tries again; an asynchronous AskMint lookup is not affected).
+const (
+	lookupTimeout = 500 * time.Millisecond
+	lookupPause   = 5 * time.Second
+)
+
 func (w *worker) fetch(ctx context.Context, mint [32]byte) bool {
-	fctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	fctx, cancel := context.WithTimeout(ctx, lookupTimeout)
 	ok, err := w.p.mints.Fetch(fctx, mint)
 	cancel()
 	switch {
 	case errors.Is(err, mints.ErrNoLookup):
 	case err != nil:
 		w.p.metrics.mintLookups.WithLabelValues("error").Inc()
+		w.p.lookupDownUntil.Store(w.p.opts.Now().Add(lookupPause).UnixNano())
 		w.log.Debug().Err(err).Msg("mint lookup")
 	case ok:
 		w.p.metrics.mintLookups.WithLabelValues("found").Inc()
@@ -352,7 +362,7 @@ func (w *worker) decode(ctx context.Context, u *fireholev1.AccountUpdate, owner,
 	acc := decoders.Account{Owner: owner, Pubkey: pubkey, Data: u.GetData(), UnixTimestamp: w.p.unixTimestamp()}
 	res, err := w.p.dec.Decode(w.buf[:0], acc)
 	var am *decoders.AwaitingMintError
-	if errors.As(err, &am) && !redecoding && w.pending.shouldFetch(am.Mint, w.p.opts.Now()) && w.fetch(ctx, am.Mint) {
+	if errors.As(err, &am) && !redecoding && w.p.lookupUp(now) && w.pending.shouldFetch(am.Mint, now) && w.fetch(ctx, am.Mint) {
 		w.p.mintKnown(am.Mint)
 		res, err = w.p.dec.Decode(w.buf[:0], acc)
 	}
