@@ -26,7 +26,7 @@ func TestNonceStakeEdges(t *testing.T) {
 		{name: "stake rewards pool", owner: solana.StakeProgramID, data: (&le{}).u32(3).zeros(196).b, want: `{"type":"rewardsPool"}`},
 		{name: "stake initialized", owner: solana.StakeProgramID, data: append(append((&le{}).u32(1).b, meta...), make([]byte, 76)...),
 			want: `{"type":"initialized","info":{"meta":{"rentExemptReserve":"2282880","authorized":{"staker":"` + sA + `","withdrawer":"` + sB + `"},
-				"lockup":{"unixTimestamp":-5,"epoch":7,"custodian":"` + sC + `"}}}}`},
+				"lockup":{"unixTimestamp":-5,"epoch":7,"custodian":"` + sC + `"}},"stake":null}}`},
 		{name: "stake delegated", owner: solana.StakeProgramID,
 			data: append(append((&le{}).u32(2).b, meta...), (&le{}).key(keyD).u64(math.MaxUint64).u64(1).u64(math.MaxUint64).f64(0.25).u64(9).u8(0).b...),
 			want: `{"type":"delegated","info":{"meta":{"rentExemptReserve":"2282880","authorized":{"staker":"` + sA + `","withdrawer":"` + sB + `"},

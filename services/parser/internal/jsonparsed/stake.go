@@ -49,7 +49,9 @@ func parseStake(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 	dst = append(dst, `},"rentExemptReserve":`...)
 	dst = jsonw.AppendQuotedUint(dst, reserve)
 	if tag == 1 {
-		return append(dst, `}},"type":"initialized"}`...), "initialized", nil
+		// UiStakeAccount.stake is an Option without skip_serializing_if:
+		// an initialized account prints "stake":null.
+		return append(dst, `},"stake":null},"type":"initialized"}`...), "initialized", nil
 	}
 	dst = append(dst, `},"stake":{"creditsObserved":`...)
 	dst = appendU64(dst, credits)

@@ -1,6 +1,10 @@
 package jsonparsed
 
 import (
+	"cmp"
+	"encoding/binary"
+	"slices"
+
 	"github.com/firehole/firehole/pkg/base58"
 	"github.com/firehole/firehole/services/parser/internal/jsonw"
 )
@@ -56,8 +60,9 @@ func parseVote(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 		v.votes = r.records(v.voteSize)
 		v.readRoot(&r)
 		v.voters = r.records(40)
-		r.take(32*48 + 8) // prior voters circular buffer and index
-		r.boolStrict()    // is_empty
+		// Prior voters (32 entries, index, is_empty) are skipped as one
+		// block; the vote interface does not check the is_empty byte.
+		r.take(32*48 + 8 + 1)
 		v.credits = r.records(24)
 	case 3: // V4
 		v.node = r.key()
@@ -88,9 +93,39 @@ func parseVote(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 		v.inflationBps = uint16(v.commission) * 100
 		v.blockBps = 10000
 	} else {
-		v.commission = uint8(min(v.inflationBps/100, 255))
+		// A plain `as u8` cast in agave: bps above 25599 wrap.
+		v.commission = uint8(v.inflationBps / 100)
 	}
 	return v.append(dst), "vote", nil
+}
+
+// voterOrder returns the offsets of the (epoch, pubkey) records to print.
+// The vote interface loads authorized voters into a map keyed by epoch, so
+// they come out sorted by epoch and a repeated epoch keeps its last pubkey.
+func voterOrder(voters []byte, offs []int) []int {
+	for i := 0; i+40 <= len(voters); i += 40 {
+		offs = append(offs, i)
+	}
+	epoch := func(i int) uint64 { return binary.LittleEndian.Uint64(voters[i:]) }
+	sorted := true
+	for k := 1; k < len(offs); k++ {
+		if epoch(offs[k-1]) >= epoch(offs[k]) {
+			sorted = false
+			break
+		}
+	}
+	if sorted {
+		return offs
+	}
+	slices.SortStableFunc(offs, func(a, b int) int { return cmp.Compare(epoch(a), epoch(b)) })
+	out := offs[:0]
+	for k, i := range offs {
+		if k+1 < len(offs) && epoch(offs[k+1]) == epoch(i) {
+			continue // a later record for the same epoch replaces this one
+		}
+		out = append(out, i)
+	}
+	return out
 }
 
 func (v *voteState) readRoot(r *reader) {
@@ -102,10 +137,11 @@ func (v *voteState) readRoot(r *reader) {
 
 func (v *voteState) append(dst []byte) []byte {
 	dst = append(dst, `{"info":{"authorizedVoters":[`...)
-	for i := 0; i+40 <= len(v.voters); i += 40 {
+	var stack [8]int
+	for j, i := range voterOrder(v.voters, stack[:0]) {
 		rr := reader{b: v.voters[i : i+40]}
 		epoch, voter := rr.u64(), rr.key()
-		if i > 0 {
+		if j > 0 {
 			dst = append(dst, ',')
 		}
 		dst = append(dst, `{"authorizedVoter":`...)
