@@ -1,6 +1,7 @@
 package service
 
 import (
+	"encoding/binary"
 	"os"
 	"path/filepath"
 	"slices"
@@ -8,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/firehole/firehole/pkg/solana"
+	"github.com/firehole/firehole/services/parser/internal/decoders"
 	"github.com/firehole/firehole/services/parser/internal/jsonparsed"
 	"github.com/firehole/firehole/services/parser/internal/mints"
 )
@@ -142,5 +144,48 @@ func TestBuildRegistryErrors(t *testing.T) {
 	// The legacy IDL loads once it is given an address.
 	if _, names, err := BuildRegistry(write(t, "l.json", legacy), "legacy=9gwaxBNB8bubdrnNs1sdbs7gcd1m67mNZuCeBAxmonEx", book()); err != nil || !slices.Equal(names, []string{"legacy"}) {
 		t.Fatalf("legacy with override: %v %v", names, err)
+	}
+}
+
+// Wrapped-SOL token accounts decode with 9 decimals before (and without)
+// their mint showing in the stream; a mint the stream brought still wins.
+func TestNativeMintsAreKnownWithoutTheStream(t *testing.T) {
+	t.Parallel()
+	b := book()
+	reg, _, err := BuildRegistry("", "", b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	account := func(mint [32]byte, amount uint64) []byte {
+		d := make([]byte, 165)
+		copy(d, mint[:])
+		d[32] = 7 // owner
+		binary.LittleEndian.PutUint64(d[64:], amount)
+		d[108] = 1 // initialized
+		return d
+	}
+	for _, c := range []struct {
+		program, mint [32]byte
+	}{{solana.TokenProgramID, solana.WrappedSOLMintID}, {solana.Token2022ProgramID, solana.Token2022WrappedSOLMintID}} {
+		res, err := reg.Decode(nil, decoders.Account{Owner: c.program, Pubkey: [32]byte{5}, Data: account(c.mint, 1_500_000_000)})
+		if err != nil {
+			t.Fatalf("wrapped SOL account: %v", err)
+		}
+		if s := string(res.Parsed); !strings.Contains(s, `"decimals":9`) || !strings.Contains(s, `"uiAmountString":"1.5"`) {
+			t.Errorf("wrapped SOL account: %s", s)
+		}
+	}
+	if _, err := reg.Decode(nil, decoders.Account{Owner: solana.TokenProgramID, Pubkey: [32]byte{5}, Data: account([32]byte{8}, 1)}); err == nil {
+		t.Error("an unknown mint decoded")
+	}
+	// The stream's version of the mint wins over the constant.
+	m := make([]byte, 82)
+	m[44], m[45] = 4, 1 // decimals 4, initialized
+	if !b.Learn(solana.TokenProgramID, solana.WrappedSOLMintID, m, 10) {
+		t.Fatal("mint not learned")
+	}
+	res, err := reg.Decode(nil, decoders.Account{Owner: solana.TokenProgramID, Pubkey: [32]byte{5}, Data: account(solana.WrappedSOLMintID, 1)})
+	if err != nil || !strings.Contains(string(res.Parsed), `"decimals":4`) {
+		t.Errorf("stream mint ignored: %s %v", res.Parsed, err)
 	}
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/firehole/firehole/pkg/config"
 	"github.com/firehole/firehole/pkg/lifecycle"
 	"github.com/firehole/firehole/pkg/logging"
+	"github.com/firehole/firehole/pkg/solana"
 	"github.com/firehole/firehole/services/parser/internal/anchor"
 	"github.com/firehole/firehole/services/parser/internal/decoders"
 	"github.com/firehole/firehole/services/parser/internal/jsonparsed"
@@ -45,13 +46,32 @@ func Main(ctx context.Context, args []string, stdout io.Writer) error {
 // the live set between collections. GOMEMLIMIT, when set, still caps it.
 const GCPercent = 400
 
+// nativeMints answers for the two wrapped-SOL mints when the book has not
+// seen them. Their decimals are fixed at 9 and they never change, so the
+// stream almost never brings them, while wrapped-SOL accounts are among the
+// most common token accounts (agave's token RPC methods special-case the SPL
+// one the same way). What the book knows, from the stream, wins.
+type nativeMints struct{ book jsonparsed.MintSource }
+
+func (n nativeMints) Mint(k [32]byte) (jsonparsed.MintInfo, bool) {
+	if n.book != nil {
+		if mi, ok := n.book.Mint(k); ok {
+			return mi, true
+		}
+	}
+	if k == solana.WrappedSOLMintID || k == solana.Token2022WrappedSOLMintID {
+		return jsonparsed.MintInfo{Decimals: 9}, true
+	}
+	return jsonparsed.MintInfo{}, false
+}
+
 // BuildRegistry builds the decoder registry: the jsonParsed programs (token
 // accounts reading mints from book), every Anchor IDL in idlDir at its
 // declared or overridden address, and Metaplex Token Metadata. A program id
 // claimed twice is an error.
 func BuildRegistry(idlDir, idlPrograms string, book jsonparsed.MintSource) (*decoders.Registry, []string, error) {
 	reg := decoders.NewRegistry()
-	if err := reg.AddJSONParsed(jsonparsed.NewRegistry(), book); err != nil {
+	if err := reg.AddJSONParsed(jsonparsed.NewRegistry(), nativeMints{book}); err != nil {
 		return nil, nil, err
 	}
 	if err := reg.AddMetaplex(); err != nil {
