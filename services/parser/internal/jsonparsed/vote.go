@@ -41,7 +41,9 @@ func (r *reader) records(size int) []byte {
 // as VoteState v4, converting V1_14_11 and V3 layouts the way the vote
 // program does (inflation rewards to the vote account itself, block revenue
 // to the node, commission·100 bps, 100% block revenue commission); the
-// pre-1.14 V0_23_5 layout is rejected. priorVoters, which v4 no longer
+// pre-1.14 V0_23_5 layout is rejected, as solana-vote-interface 5.x and
+// later do (4.0.x still converted it off-chain; which of the two a given
+// agave 3.1 release links is not verified here). priorVoters, which v4 no longer
 // stores, is always empty; votes carry their latency (0 for V1_14_11);
 // blsPubkeyCompressed is base58.
 func parseVote(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
