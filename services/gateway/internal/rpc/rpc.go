@@ -1,7 +1,7 @@
 // Package rpc serves Solana's JSON-RPC over HTTP for account reads:
-// getAccountInfo and getMultipleAccounts from Redis, getProgramAccounts and
-// getTokenAccountsBy{Owner,Delegate} from Postgres, getSlot, getHealth,
-// getVersion, and batches. Responses have agave's shape and error texts;
+// getAccountInfo, getMultipleAccounts, getBalance and getTokenAccountBalance
+// from Redis, getProgramAccounts and getTokenAccountsBy{Owner,Delegate} from
+// Postgres, getSlot, getHealth, getVersion, and batches. Responses have agave's shape and error texts;
 // unknown methods get -32601 or, when an upstream is configured, are passed
 // through to it.
 package rpc
@@ -205,6 +205,10 @@ func (h *Handler) dispatch(ctx context.Context, req *jsonrpc.Request) ([]byte, e
 		return h.getTokenAccounts(ctx, p, false)
 	case "getTokenAccountsByDelegate":
 		return h.getTokenAccounts(ctx, p, true)
+	case "getBalance":
+		return h.getBalance(ctx, p)
+	case "getTokenAccountBalance":
+		return h.getTokenAccountBalance(ctx, p)
 	case "getSlot":
 		return h.getSlot(ctx, p)
 	case "getHealth":
@@ -322,23 +326,9 @@ func (h *Handler) getAccountInfo(ctx context.Context, p []json.RawMessage) ([]by
 	if err != nil {
 		return nil, err
 	}
-	var a *fireholev1.DecodedAccount
-	var slot uint64
-	if c, ok := h.cache.(accountWithSlot); ok {
-		// One round trip for the common case.
-		if a, slot, err = c.GetWithSlot(ctx, pk, bus.CommitmentToken(cfg.Commitment)); err != nil {
-			return nil, err
-		}
-		if slot, err = h.checkContextSlot(ctx, cfg, slot); err != nil {
-			return nil, err
-		}
-	} else {
-		if slot, err = h.contextSlot(ctx, cfg); err != nil {
-			return nil, err
-		}
-		if a, err = h.cache.Get(ctx, pk); err != nil {
-			return nil, err
-		}
+	a, slot, err := h.account(ctx, pk, cfg)
+	if err != nil {
+		return nil, err
 	}
 	if a == nil {
 		return append(appendContext(nil, slot), "null}"...), nil
@@ -346,7 +336,7 @@ func (h *Handler) getAccountInfo(ctx context.Context, p []json.RawMessage) ([]by
 	if err := checkEncoding(a, cfg); err != nil {
 		return nil, err
 	}
-	out := appendContext(nil, maxSlot(slot, a))
+	out := appendContext(nil, slot)
 	out = uiaccount.Append(out, a, cfg.Encoding, cfg.Slice)
 	return append(out, '}'), nil
 }
@@ -532,6 +522,90 @@ func (h *Handler) mintOwner(ctx context.Context, mint [32]byte) ([32]byte, error
 		return [32]byte{}, jsonrpc.InvalidParams("Invalid param: not a Token mint")
 	}
 	return owner, nil
+}
+
+// account reads one account and the response's context slot: the latest
+// slot at the asked commitment, raised to the account's own (a is nil when
+// Redis holds none or it is closed). With a cache that can, one round trip.
+func (h *Handler) account(ctx context.Context, pk string, cfg jsonrpc.AccountConfig) (*fireholev1.DecodedAccount, uint64, error) {
+	if c, ok := h.cache.(accountWithSlot); ok {
+		a, slot, err := c.GetWithSlot(ctx, pk, bus.CommitmentToken(cfg.Commitment))
+		if err != nil {
+			return nil, 0, err
+		}
+		slot, err = h.checkContextSlot(ctx, cfg, slot)
+		return a, maxSlot(slot, a), err
+	}
+	slot, err := h.contextSlot(ctx, cfg)
+	if err != nil {
+		return nil, 0, err
+	}
+	a, err := h.cache.Get(ctx, pk)
+	return a, maxSlot(slot, a), err
+}
+
+// getBalance is the account's lamports; 0 for an account the stores do
+// not hold, as agave answers for a missing account.
+func (h *Handler) getBalance(ctx context.Context, p []json.RawMessage) ([]byte, error) {
+	pk, _, err := pubkeyParam(p, 0)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := h.config(jsonrpc.OptParam(p, 1))
+	if err != nil {
+		return nil, err
+	}
+	a, slot, err := h.account(ctx, pk, cfg)
+	if err != nil {
+		return nil, err
+	}
+	out := appendContext(nil, slot)
+	out = strconv.AppendUint(out, a.GetAccount().GetLamports(), 10)
+	return append(out, '}'), nil
+}
+
+// getTokenAccountBalance is the tokenAmount the parser computed for the
+// token account (with its mint's decimals and, for Token-2022, interest or
+// scaling at decode time), with agave's errors.
+func (h *Handler) getTokenAccountBalance(ctx context.Context, p []json.RawMessage) ([]byte, error) {
+	pk, _, err := pubkeyParam(p, 0)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := h.config(jsonrpc.OptParam(p, 1))
+	if err != nil {
+		return nil, err
+	}
+	a, slot, err := h.account(ctx, pk, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, jsonrpc.InvalidParams("Invalid param: could not find account")
+	}
+	var owner [32]byte
+	copy(owner[:], a.GetAccount().GetOwner())
+	if owner != solana.TokenProgramID && owner != solana.Token2022ProgramID {
+		return nil, jsonrpc.InvalidParams("Invalid param: not a Token account")
+	}
+	if a.GetStatus() == fireholev1.DecodeStatus_DECODE_STATUS_AWAITING_MINT {
+		// The parser has not seen the mint (nor has Redis): agave's answer
+		// for a mint it cannot find.
+		return nil, jsonrpc.InvalidParams("Invalid param: could not find mint")
+	}
+	var parsed struct {
+		Info struct {
+			TokenAmount json.RawMessage `json:"tokenAmount"`
+		} `json:"info"`
+		Type string `json:"type"`
+	}
+	if a.GetStatus() != fireholev1.DecodeStatus_DECODE_STATUS_OK || json.Unmarshal(a.GetParsed(), &parsed) != nil ||
+		parsed.Type != "account" || len(parsed.Info.TokenAmount) == 0 {
+		return nil, jsonrpc.InvalidParams("Invalid param: not a Token account")
+	}
+	out := appendContext(nil, slot)
+	out = append(out, parsed.Info.TokenAmount...)
+	return append(out, '}'), nil
 }
 
 func (h *Handler) getSlot(ctx context.Context, p []json.RawMessage) ([]byte, error) {

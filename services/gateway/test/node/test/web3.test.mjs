@@ -68,6 +68,30 @@ test("getParsedAccountInfo: a token account's decimals and ui amount agree with 
   }
 });
 
+test("getTokenAccountBalance and getBalance agree with the account as read", async () => {
+  // The simulator moves balances: read until two reads of the account
+  // bracket the balance call unchanged.
+  for (const { pubkey } of tokenAccounts.slice(0, 5)) {
+    let ok = false;
+    for (let i = 0; i < 20 && !ok; i++) {
+      const before = await conn.getParsedAccountInfo(pubkey);
+      const bal = await conn.getTokenAccountBalance(pubkey);
+      const lamports = await conn.getBalance(pubkey);
+      const after = await conn.getParsedAccountInfo(pubkey);
+      const amount = (a) => a.value.data.parsed.info.tokenAmount;
+      if (JSON.stringify(amount(before)) !== JSON.stringify(amount(after)) || before.value.lamports !== after.value.lamports) {
+        await sleep(50);
+        continue;
+      }
+      assert.deepEqual(bal.value, amount(before));
+      assert.equal(lamports, before.value.lamports);
+      ok = true;
+    }
+    assert.ok(ok, `no quiet moment to compare ${pubkey.toBase58()} in 20 tries`);
+  }
+  await assert.rejects(conn.getTokenAccountBalance(PublicKey.unique()), /could not find account/);
+});
+
 test("sum of a mint's token balances equals its supply", async () => {
   let last;
   for (let i = 0; i < 15; i++) {
