@@ -350,3 +350,27 @@ func TestSlotSubscribeAndShutdown(t *testing.T) {
 		t.Fatalf("shutdown: want 1001, got %v", err)
 	}
 }
+
+// agave's unsubscribe methods look the id up whatever their kind.
+func TestUnsubscribeAnyKindByID(t *testing.T) {
+	e := newEnv(t, nil)
+	w := e.mustDial()
+	slot := w.subscribe(`{"jsonrpc":"2.0","id":1,"method":"slotSubscribe"}`)
+	prog := w.subscribe(`{"jsonrpc":"2.0","id":2,"method":"programSubscribe","params":["` + base58.Encode(key32()) + `"]}`)
+	for _, c := range []struct {
+		method string
+		id     uint64
+		want   string
+	}{
+		{"accountUnsubscribe", slot, `{"jsonrpc":"2.0","result":true,"id":3}`},
+		{"slotUnsubscribe", prog, `{"jsonrpc":"2.0","result":true,"id":3}`},
+		{"slotUnsubscribe", slot, `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid subscription id."},"id":3}`},
+	} {
+		if got := w.call(fmt.Sprintf(`{"jsonrpc":"2.0","id":3,"method":"%s","params":[%d]}`, c.method, c.id)); got != c.want {
+			t.Errorf("%s(%d): got %s, want %s", c.method, c.id, got, c.want)
+		}
+	}
+	if n := e.gw.Hub.Subjects(); n != 0 {
+		t.Fatalf("nats subjects = %d after every unsubscribe, want 0", n)
+	}
+}

@@ -168,12 +168,10 @@ func (ss *Session) dispatch(req *jsonrpc.Request) ([]byte, *jsonrpc.Error) {
 		return ss.programSubscribe(req.ParamsArr)
 	case "slotSubscribe":
 		return ss.subscribe(&spec{kind: kindSlot})
-	case "accountUnsubscribe":
-		return ss.unsubscribe(req.ParamsArr, kindAccount)
-	case "programUnsubscribe":
-		return ss.unsubscribe(req.ParamsArr, kindProgram)
-	case "slotUnsubscribe":
-		return ss.unsubscribe(req.ParamsArr, kindSlot)
+	case "accountUnsubscribe", "programUnsubscribe", "slotUnsubscribe":
+		// agave looks the id up whatever the method's kind: any of the
+		// three ends any subscription of the connection.
+		return ss.unsubscribe(req.ParamsArr)
 	case "ping":
 		return []byte(`"pong"`), nil
 	case "getVersion":
@@ -272,7 +270,7 @@ func (ss *Session) release(n int) {
 	ss.mu.Unlock()
 }
 
-func (ss *Session) unsubscribe(params []json.RawMessage, k kind) ([]byte, *jsonrpc.Error) {
+func (ss *Session) unsubscribe(params []json.RawMessage) ([]byte, *jsonrpc.Error) {
 	id, err := jsonrpc.Uint64Param(params, 0)
 	if err != nil {
 		return nil, err
@@ -280,7 +278,7 @@ func (ss *Session) unsubscribe(params []json.RawMessage, k kind) ([]byte, *jsonr
 	ss.mu.Lock()
 	n := ss.subs[id]
 	sub := ss.srv.lookup(id)
-	if n == 0 || sub == nil || sub.kind != k {
+	if n == 0 || sub == nil {
 		ss.mu.Unlock()
 		return nil, jsonrpc.InvalidParams(jsonrpc.MsgInvalidSubscription)
 	}
@@ -295,7 +293,7 @@ func (ss *Session) unsubscribe(params []json.RawMessage, k kind) ([]byte, *jsonr
 	if ss.quota != nil {
 		ss.quota.ReleaseSub()
 	}
-	subRemoved(ss.srv.m, k)
+	subRemoved(ss.srv.m, sub.kind)
 	return []byte("true"), nil
 }
 
