@@ -60,15 +60,29 @@ func DecodedAccountSubject(owner, pubkey []byte) string {
 }
 
 func accountSubject(root string, owner, pubkey []byte) string {
+	var pk [64]byte
+	return accountSubjectKey(root, owner, pubkey, base58.AppendEncode(pk[:0], pubkey))
+}
+
+// accountSubjectKey is accountSubject with the pubkey already in base58.
+func accountSubjectKey(root string, owner, pubkey, pubkey58 []byte) string {
 	b := make([]byte, 0, len(root)+96)
 	b = append(b, root...)
 	b = append(b, '.')
 	b = base58.AppendEncode(b, owner)
 	b = append(b, '.')
-	b = base58.AppendEncode(b, pubkey)
+	b = append(b, pubkey58...)
 	b = append(b, '.')
 	b = strconv.AppendInt(b, int64(Partition(pubkey)), 10)
 	return string(b)
+}
+
+// RawAccountSubjectAndMsgID is RawAccountSubject and AccountMsgID of u,
+// encoding its pubkey in base58 once (the ingestor's per-update path).
+func RawAccountSubjectAndMsgID(u *fireholev1.AccountUpdate) (subject, msgID string) {
+	var pk [64]byte
+	pk58 := base58.AppendEncode(pk[:0], u.GetPubkey())
+	return accountSubjectKey(RawAccountRoot, u.GetOwner(), u.GetPubkey(), pk58), accountMsgID(u, pk58)
 }
 
 // AccountFilter builds a subscription filter under root (RawAccountRoot or
@@ -135,6 +149,12 @@ func CommitmentToken(c fireholev1.Commitment) string {
 // created_at, matched filters), so two ingestors on two endpoints produce one
 // copy in JetStream. The parser republishes the decoded form under the same id.
 func AccountMsgID(u *fireholev1.AccountUpdate) string {
+	var pk [64]byte
+	return accountMsgID(u, base58.AppendEncode(pk[:0], u.GetPubkey()))
+}
+
+// accountMsgID is AccountMsgID with the pubkey already in base58.
+func accountMsgID(u *fireholev1.AccountUpdate, pubkey58 []byte) string {
 	var num [8]byte
 	h := xxhash.New()
 	put := func(v uint64) {
@@ -167,7 +187,7 @@ func AccountMsgID(u *fireholev1.AccountUpdate) string {
 	b.WriteString("a:")
 	b.WriteString(CommitmentToken(u.GetCommitment()))
 	b.WriteByte(':')
-	b.WriteString(base58.Encode(u.GetPubkey()))
+	b.Write(pubkey58)
 	b.WriteByte(':')
 	b.WriteString(strconv.FormatUint(u.GetSlot(), 10))
 	b.WriteByte(':')

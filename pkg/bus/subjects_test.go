@@ -146,3 +146,16 @@ func BenchmarkRawAccountSubject(b *testing.B) {
 		_ = RawAccountSubject(u.Owner, u.Pubkey)
 	}
 }
+
+func TestRawAccountSubjectAndMsgIDAgree(t *testing.T) {
+	t.Parallel()
+	for _, u := range []*fireholev1.AccountUpdate{update(), {Pubkey: make([]byte, 32), Owner: make([]byte, 32)}} {
+		subject, id := RawAccountSubjectAndMsgID(u)
+		if want := RawAccountSubject(u.GetOwner(), u.GetPubkey()); subject != want {
+			t.Errorf("subject %q, want %q", subject, want)
+		}
+		if want := AccountMsgID(u); id != want {
+			t.Errorf("id %q, want %q", id, want)
+		}
+	}
+}

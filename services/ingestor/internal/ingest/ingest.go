@@ -215,10 +215,9 @@ func (in *Ingester) account(ctx context.Context, a *geyser.SubscribeUpdateAccoun
 		in.release(j)
 		return nil
 	}
-	j.msg.Subject = bus.RawAccountSubject(u.Owner, u.Pubkey)
+	j.msg.Subject, j.hdr[0][0] = bus.RawAccountSubjectAndMsgID(u)
 	j.msg.Data = j.buf
 	j.msg.Reply = ""
-	j.hdr[0][0] = bus.AccountMsgID(u)
 	j.hdr[1][0] = strconv.FormatUint(u.Slot, 10)
 	j.hdr[2][0] = strconv.FormatUint(u.WriteVersion, 10)
 	j.recvAt = recvAt
