@@ -54,6 +54,7 @@ type RPC[T any] struct {
 	book  *Book[T]
 	found func(mint [32]byte)
 	log   zerolog.Logger
+	now   func() time.Time // the back-off clock
 
 	lookups  *prometheus.CounterVec
 	requests *prometheus.CounterVec
@@ -107,7 +108,7 @@ func NewRPC[T any](o RPCOptions, book *Book[T], found func(mint [32]byte), log z
 	if found == nil {
 		found = func([32]byte) {}
 	}
-	r := &RPC[T]{o: o, book: book, found: found, log: log.With().Str("component", "mint-rpc").Logger(),
+	r := &RPC[T]{o: o, book: book, found: found, log: log.With().Str("component", "mint-rpc").Logger(), now: time.Now,
 		state: map[[32]byte]*want{}, signal: make(chan struct{}, 1),
 		lookups: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "firehole_parser_mint_rpc_lookups_total",
@@ -140,7 +141,7 @@ func (r *RPC[T]) Want(mint [32]byte) {
 	defer r.mu.Unlock()
 	w, ok := r.state[mint]
 	switch {
-	case ok && (w.queued || w.inFlight || time.Now().Before(w.next)):
+	case ok && (w.queued || w.inFlight || r.now().Before(w.next)):
 		return
 	case r.pending >= r.o.MaxQueue:
 		return
@@ -280,7 +281,7 @@ func (r *RPC[T]) fetch(ctx context.Context, batch [][32]byte) {
 // settle ends the in-flight state of a batch: learned mints are forgotten,
 // the others wait out a growing back-off before they may be asked again.
 func (r *RPC[T]) settle(batch [][32]byte, learned []bool) {
-	now := time.Now()
+	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	for i, k := range batch {

@@ -106,7 +106,9 @@ type rpcEnv struct {
 	found chan [32]byte
 }
 
-func startRPC(t *testing.T, o RPCOptions) *rpcEnv {
+// startRPC runs an RPC fetcher against a fresh node; now, when given, is
+// its back-off clock.
+func startRPC(t *testing.T, o RPCOptions, now ...func() time.Time) *rpcEnv {
 	t.Helper()
 	e := &rpcEnv{node: &node{t: t, accounts: map[[32]byte]nodeAccount{}}, book: NewBook(extract, nil, 100_000),
 		reg: prometheus.NewRegistry(), found: make(chan [32]byte, 1000)}
@@ -120,6 +122,9 @@ func startRPC(t *testing.T, o RPCOptions) *rpcEnv {
 	e.rpc, err = NewRPC(o, e.book, func(m [32]byte) { e.found <- m }, zerolog.New(zerolog.NewTestWriter(t)), e.reg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(now) > 0 {
+		e.rpc.now = now[0]
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -197,9 +202,28 @@ func TestRPCLearnsMintsInBatches(t *testing.T) {
 	}
 }
 
+// clock is a settable back-off clock.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
 func TestRPCMissingAndNotMintRetriedAfterBackoff(t *testing.T) {
 	t.Parallel()
-	e := startRPC(t, RPCOptions{})
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	e := startRPC(t, RPCOptions{}, c.now)
 	notMint := mintKey(7)
 	e.node.mu.Lock()
 	e.node.accounts[notMint] = nodeAccount{owner: [32]byte{2}, data: []byte{6}} // another owner
@@ -208,9 +232,11 @@ func TestRPCMissingAndNotMintRetriedAfterBackoff(t *testing.T) {
 	e.rpc.Want(notMint)
 	e.rpc.Want(missing)
 	waitFor(t, func() bool { return testutil.ToFloat64(e.rpc.lookups.WithLabelValues("missing")) == 2 })
-	e.rpc.Want(missing) // inside its back-off: not asked
-	if n := len(e.node.requests()); n != 1 {
-		t.Fatalf("%d requests, want 1", n)
+	asked := len(e.node.requests())
+	e.rpc.Want(missing) // inside its back-off (the clock stands still): not asked
+	time.Sleep(50 * time.Millisecond)
+	if n := len(e.node.requests()); n != asked {
+		t.Fatalf("asked again inside the back-off: %d requests, then %d", asked, n)
 	}
 	if e.book.Known(notMint) || e.book.Known(missing) {
 		t.Fatal("learned an account that is not a mint")
@@ -219,7 +245,7 @@ func TestRPCMissingAndNotMintRetriedAfterBackoff(t *testing.T) {
 	e.node.mu.Lock()
 	e.node.accounts[missing] = nodeAccount{owner: [32]byte{1}, data: []byte{4}}
 	e.node.mu.Unlock()
-	time.Sleep(60 * time.Millisecond)
+	c.add(60 * time.Millisecond) // past the 50 ms back-off
 	e.rpc.Want(missing)
 	e.waitFound(t, 1)
 	if d, _ := e.book.Mint(missing); d != 4 {
