@@ -2,6 +2,7 @@ package gateway_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -73,5 +74,73 @@ func TestGetBalanceAndTokenAccountBalance(t *testing.T) {
 		if want := `{"jsonrpc":"2.0","error":{"code":-32602,"message":"` + tc.msg; len(body) < len(want) || body[:len(want)] != want {
 			t.Errorf("%s: got %s, want an error starting %s", tc.name, body, want)
 		}
+	}
+}
+
+func TestGetTokenLargestAccounts(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	e.setSlot("confirmed", 130)
+	mint, otherMint := key32(), key32()
+	mintAcct := account(pkgsolana.TokenProgramID[:], mint, 100, make([]byte, 82))
+	e.cache(mintAcct)
+
+	// tokenAccount is a decoded SPL token account of mint with amount
+	// (decimals 2) and, when amount is 0 lamports, closed.
+	tokenAccount := func(mint []byte, amount uint64, pubkey []byte) *fireholev1.DecodedAccount {
+		d := make([]byte, 165)
+		copy(d, mint)
+		copy(d[32:], key32())
+		d[108] = 1
+		a := account(pkgsolana.TokenProgramID[:], pubkey, 120, d)
+		a.Program, a.AccountType, a.JsonParsed, a.Status = "spl-token", "account", true, fireholev1.DecodeStatus_DECODE_STATUS_OK
+		ui := fmt.Sprintf("%d.%02d", amount/100, amount%100)
+		a.Parsed = []byte(fmt.Sprintf(`{"info":{"isNative":false,"mint":"%s","owner":"%s","state":"initialized","tokenAmount":{"amount":"%d","decimals":2,"uiAmount":%s,"uiAmountString":"%s"}},"type":"account"}`,
+			base58.Encode(mint), base58.Encode(d[32:64]), amount, ui, ui))
+		return a
+	}
+	var want []string // addresses, largest first
+	var all []*fireholev1.DecodedAccount
+	for i := range 25 { // more than the 20 returned
+		amount := uint64(1000 + 10*i)
+		pk := key32()
+		all = append(all, tokenAccount(mint, amount, pk))
+		want = append([]string{base58.Encode(pk)}, want...)
+	}
+	// Two with equal amounts: agave breaks the tie by address, larger first.
+	lo, hi := make([]byte, 32), make([]byte, 32)
+	lo[0], hi[0] = 1, 2
+	all = append(all, tokenAccount(mint, 5000, lo), tokenAccount(mint, 5000, hi))
+	want = append([]string{base58.Encode(hi), base58.Encode(lo)}, want...)
+	closed := tokenAccount(mint, 9999, key32())
+	closed.Account.Lamports = 0
+	all = append(all, closed, tokenAccount(otherMint, 8888, key32()))
+	e.persist(all...)
+
+	res, err := rpc.New(e.http).GetTokenLargestAccounts(ctx, solana.PublicKeyFromBytes(mint), rpc.CommitmentConfirmed)
+	if err != nil {
+		t.Fatalf("getTokenLargestAccounts: %v", err)
+	}
+	if len(res.Value) != 20 || res.Context.Slot != 130 {
+		t.Fatalf("got %d accounts at slot %d, want 20 at 130", len(res.Value), res.Context.Slot)
+	}
+	for i, v := range res.Value {
+		if v.Address.String() != want[i] {
+			t.Fatalf("position %d: %s, want %s", i, v.Address, want[i])
+		}
+	}
+	if v := res.Value[0]; v.Amount != "5000" || v.Decimals != 2 || v.UiAmountString != "50.00" {
+		t.Fatalf("first: %+v", v)
+	}
+	_, body := httpPost(t, e.http, `{"jsonrpc":"2.0","id":1,"method":"getTokenLargestAccounts","params":["`+base58.Encode(mint)+`"]}`, nil)
+	prefix := `{"jsonrpc":"2.0","result":{"context":{"apiVersion":"2.2.0","slot":130},"value":[{"address":"` + base58.Encode(hi) +
+		`","amount":"5000","decimals":2,"uiAmount":50.00,"uiAmountString":"50.00"},{"address":"` + base58.Encode(lo) + `",`
+	if len(body) < len(prefix) || body[:len(prefix)] != prefix {
+		t.Fatalf("frame:\n got %s\nwant %s…", body, prefix)
+	}
+	_, body = httpPost(t, e.http, `{"jsonrpc":"2.0","id":1,"method":"getTokenLargestAccounts","params":["`+base58.Encode(otherMint)+`"]}`, nil)
+	if want := `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid param: could not find mint"},"id":1}`; body != want {
+		t.Fatalf("unknown mint:\n got %s\nwant %s", body, want)
 	}
 }

@@ -1,7 +1,8 @@
 // Package rpc serves Solana's JSON-RPC over HTTP for account reads:
 // getAccountInfo, getMultipleAccounts, getBalance and getTokenAccountBalance
-// from Redis, getProgramAccounts and getTokenAccountsBy{Owner,Delegate} from
-// Postgres, getSlot, getHealth, getVersion, and batches. Responses have agave's shape and error texts;
+// from Redis, getProgramAccounts, getTokenAccountsBy{Owner,Delegate} and
+// getTokenLargestAccounts from Postgres, getSlot, getHealth, getVersion, and
+// batches. Responses have agave's shape and error texts;
 // unknown methods get -32601 or, when an upstream is configured, are passed
 // through to it.
 package rpc
@@ -11,6 +12,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -53,7 +55,11 @@ type accountWithSlot interface {
 // Index answers account queries (Postgres).
 type Index interface {
 	Accounts(ctx context.Context, q store.Query) ([]*fireholev1.DecodedAccount, error)
+	LargestTokenAccounts(ctx context.Context, mint, owner []byte, n int) ([]store.TokenBalance, error)
 }
+
+// MaxLargestAccounts is how many accounts getTokenLargestAccounts returns (agave's 20).
+const MaxLargestAccounts = 20
 
 // Limiter rate-limits one request's API key; nil means none.
 type Limiter interface{ AllowRequest() bool }
@@ -192,6 +198,8 @@ func (h *Handler) call(ctx context.Context, raw []byte, lim Limiter) []byte {
 
 var errPassThrough = errors.New("pass through")
 
+var errNoIndex = &jsonrpc.Error{Code: jsonrpc.CodeInternal, Message: "Internal error: account index not configured"}
+
 func (h *Handler) dispatch(ctx context.Context, req *jsonrpc.Request) ([]byte, error) {
 	p := req.ParamsArr
 	switch req.Method {
@@ -209,6 +217,8 @@ func (h *Handler) dispatch(ctx context.Context, req *jsonrpc.Request) ([]byte, e
 		return h.getBalance(ctx, p)
 	case "getTokenAccountBalance":
 		return h.getTokenAccountBalance(ctx, p)
+	case "getTokenLargestAccounts":
+		return h.getTokenLargestAccounts(ctx, p)
 	case "getSlot":
 		return h.getSlot(ctx, p)
 	case "getHealth":
@@ -409,7 +419,7 @@ func (h *Handler) getProgramAccounts(ctx context.Context, p []json.RawMessage) (
 
 func (h *Handler) keyedAccounts(ctx context.Context, cfg jsonrpc.AccountConfig, q store.Query, withContext bool) ([]byte, error) {
 	if h.index == nil {
-		return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternal, Message: "Internal error: account index not configured"}
+		return nil, errNoIndex
 	}
 	var slot uint64
 	var err error
@@ -606,6 +616,49 @@ func (h *Handler) getTokenAccountBalance(ctx context.Context, p []json.RawMessag
 	out := appendContext(nil, slot)
 	out = append(out, parsed.Info.TokenAmount...)
 	return append(out, '}'), nil
+}
+
+// getTokenLargestAccounts lists the mint's 20 largest token accounts from
+// Postgres, as agave's: {address, amount, decimals, uiAmount, uiAmountString}.
+func (h *Handler) getTokenLargestAccounts(ctx context.Context, p []json.RawMessage) ([]byte, error) {
+	_, mint, err := pubkeyParam(p, 0)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := h.config(jsonrpc.OptParam(p, 1))
+	if err != nil {
+		return nil, err
+	}
+	if h.index == nil {
+		return nil, errNoIndex
+	}
+	owner, err := h.mintOwner(ctx, [32]byte(mint))
+	if err != nil {
+		return nil, err
+	}
+	slot, err := h.contextSlot(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	bs, err := h.index.LargestTokenAccounts(ctx, mint, owner[:], MaxLargestAccounts)
+	if err != nil {
+		return nil, err
+	}
+	out := appendContext(nil, slot)
+	out = append(out, '[')
+	for i, b := range bs {
+		if len(b.Amount) < 2 || b.Amount[0] != '{' {
+			return nil, fmt.Errorf("token amount of %s is not an object", base58.Encode(b.Pubkey))
+		}
+		if i > 0 {
+			out = append(out, ',')
+		}
+		out = append(out, `{"address":"`...)
+		out = base58.AppendEncode(out, b.Pubkey)
+		out = append(out, `",`...)
+		out = append(out, b.Amount[1:]...) // the amount's own fields, in order after "address"
+	}
+	return append(out, "]}"...), nil
 }
 
 func (h *Handler) getSlot(ctx context.Context, p []json.RawMessage) ([]byte, error) {

@@ -208,6 +208,43 @@ func (p *Postgres) Accounts(ctx context.Context, q Query) ([]*fireholev1.Decoded
 	return out, nil
 }
 
+// TokenBalance is one token account's address and the tokenAmount the
+// parser computed for it (canonical JSON).
+type TokenBalance struct {
+	Pubkey []byte
+	Amount []byte
+}
+
+// LargestTokenAccounts returns the n existing token accounts of mint (owned
+// by the token program owner) with the largest amounts, largest first, ties
+// by pubkey descending as agave's heap leaves them. Only decoded accounts
+// carry an amount; the others are skipped.
+func (p *Postgres) LargestTokenAccounts(ctx context.Context, mint, owner []byte, n int) ([]TokenBalance, error) {
+	rows, err := p.pool.Query(ctx, `SELECT pubkey, (parsed->'info'->'tokenAmount')::text FROM `+p.schema+`.accounts
+		WHERE token_mint = $1 AND owner = $2 AND lamports <> 0 AND decode_status = $3
+		  AND parsed->'info'->'tokenAmount'->>'amount' IS NOT NULL
+		ORDER BY (parsed->'info'->'tokenAmount'->>'amount')::numeric DESC, pubkey DESC LIMIT $4`,
+		mint, owner, int16(fireholev1.DecodeStatus_DECODE_STATUS_OK), n)
+	if err != nil {
+		return nil, fmt.Errorf("query largest token accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []TokenBalance
+	for rows.Next() {
+		var b TokenBalance
+		var amount string
+		if err := rows.Scan(&b.Pubkey, &amount); err != nil {
+			return nil, fmt.Errorf("scan token balance: %w", err)
+		}
+		b.Amount = canonicalJSON([]byte(amount))
+		out = append(out, b)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read token balances: %w", err)
+	}
+	return out, nil
+}
+
 func scan(rows pgx.Rows) (*fireholev1.DecodedAccount, error) {
 	var (
 		pubkey, owner, data             []byte

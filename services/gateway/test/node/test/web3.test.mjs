@@ -92,6 +92,19 @@ test("getTokenAccountBalance and getBalance agree with the account as read", asy
   await assert.rejects(conn.getTokenAccountBalance(PublicKey.unique()), /could not find account/);
 });
 
+test("getTokenLargestAccounts: the mint's accounts, largest first", async () => {
+  const mint = new PublicKey(tokenFields(tokenAccounts[0].account.data).mint);
+  const { value } = await conn.getTokenLargestAccounts(mint);
+  assert.ok(value.length >= 1 && value.length <= 20, `${value.length} accounts`);
+  for (let i = 1; i < value.length; i++) {
+    assert.ok(BigInt(value[i - 1].amount) >= BigInt(value[i].amount), "sorted by amount, largest first");
+  }
+  const acc = await conn.getParsedAccountInfo(value[0].address);
+  assert.equal(acc.value.data.parsed.info.mint, mint.toBase58());
+  assert.equal(value[0].decimals, acc.value.data.parsed.info.tokenAmount.decimals);
+  await assert.rejects(conn.getTokenLargestAccounts(PublicKey.unique()), /could not find mint/);
+});
+
 test("sum of a mint's token balances equals its supply", async () => {
   let last;
   for (let i = 0; i < 15; i++) {
