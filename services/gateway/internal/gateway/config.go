@@ -52,7 +52,8 @@ type Config struct {
 	NativeMaxSnapshot int           `envconfig:"NATIVE_MAX_SNAPSHOT_ACCOUNTS" default:"1000000" desc:"native protocol: accounts in one snapshot"`
 	UpstreamRPC       string        `envconfig:"UPSTREAM_RPC" desc:"pass unknown HTTP methods through to this Solana RPC URL"`
 	NotifiedWindow    time.Duration `envconfig:"NOTIFIED_READ_WINDOW" default:"10s" desc:"reads return an account version this replica notified, if newer than Redis's, for this long (0 disables)"`
-	NotifiedMax       int           `envconfig:"NOTIFIED_READ_MAX" default:"100000" desc:"notified accounts remembered per window for reads (memory bound)"`
+	NotifiedMax       int           `envconfig:"NOTIFIED_READ_MAX" default:"100000" desc:"notified accounts remembered per generation (two generations; 0 disables)"`
+	NotifiedMaxBytes  int           `envconfig:"NOTIFIED_READ_MAX_BYTES" default:"67108864" desc:"bytes of notified messages remembered per generation (two generations)"`
 	QueryLimit        int           `envconfig:"QUERY_LIMIT" default:"100000" desc:"most accounts one getProgramAccounts may return"`
 	ShutdownGrace     time.Duration `envconfig:"SHUTDOWN_GRACE" default:"10s" desc:"time to drain connections on shutdown"`
 }
@@ -102,6 +103,7 @@ func (c Config) Validate() error {
 	p.Check(c.NativeMaxSnapshot < 0, Prefix+"_NATIVE_MAX_SNAPSHOT_ACCOUNTS", "must not be negative")
 	p.Check(c.NotifiedWindow < 0, Prefix+"_NOTIFIED_READ_WINDOW", "must not be negative")
 	p.Check(c.NotifiedMax < 0, Prefix+"_NOTIFIED_READ_MAX", "must not be negative")
+	p.Check(c.NotifiedMaxBytes < 0, Prefix+"_NOTIFIED_READ_MAX_BYTES", "must not be negative")
 	p.Check(c.QueryLimit < 0, Prefix+"_QUERY_LIMIT", "must not be negative")
 	return p.Err()
 }

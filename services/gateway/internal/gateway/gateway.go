@@ -124,7 +124,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 	}
 	// The accounts this replica notifies are also what its reads return
 	// until Redis has them (the cacher trails the bus).
-	notified := recent.New(cfg.NotifiedWindow, cfg.NotifiedMax)
+	notified := recent.New(cfg.NotifiedWindow, cfg.NotifiedMax, cfg.NotifiedMaxBytes)
 	cache := store.NewRedis(g.redis, cfg.RedisKeyPrefix, notified)
 	g.health.AddCheck("redis", cache.Ping)
 	var index rpc.Index

@@ -13,7 +13,7 @@ import (
 // BenchmarkNote is the cost the gateway adds per bus message: one distinct
 // account each time (the fan-out load client's pattern).
 func BenchmarkNote(b *testing.B) {
-	r := New(10*time.Second, 100_000)
+	r := New(10*time.Second, 100_000, 64<<20)
 	as := make([]*fireholev1.DecodedAccount, 4096)
 	pbs := make([][]byte, len(as))
 	for i := range as {

@@ -5,10 +5,10 @@
 // hears the bus directly, while Redis is written by the cacher, which can
 // trail the bus by a batch or more.
 //
-// Memory is bounded by time and count: entries live in two generations; the
-// current one is retired when it is older than the window or holds Max
-// entries, so an entry is kept between one and two windows (or until 2×Max
-// newer entries push it out).
+// Memory is bounded by time, count and bytes: entries live in two
+// generations; the current one is retired when it is older than the window,
+// holds max entries or maxBytes of messages, so an entry is kept between one
+// and two windows (or until newer entries fill two generations).
 package recent
 
 import (
@@ -24,12 +24,14 @@ import (
 // Accounts is the replica's memory of notified accounts. The zero value is
 // not usable; a nil *Accounts remembers nothing. Safe for concurrent use.
 type Accounts struct {
-	window time.Duration
-	max    int
-	now    func() time.Time
+	window   time.Duration
+	max      int
+	maxBytes int
+	now      func() time.Time
 
 	mu        sync.Mutex
 	cur, prev map[[32]byte]entry
+	curBytes  int       // message bytes held by cur
 	started   time.Time // when cur became current
 }
 
@@ -58,18 +60,19 @@ func entryOf(a *fireholev1.DecodedAccount) entry {
 		decoded: a.GetStatus() == fireholev1.DecodeStatus_DECODE_STATUS_OK}
 }
 
-// New returns an Accounts keeping entries for window (at least) and at most
-// 2×max of them. It returns nil, which remembers nothing, when window or max
-// is not positive.
-func New(window time.Duration, max int) *Accounts {
+// New returns an Accounts keeping entries for window (at least), at most
+// 2×max of them and about 2×maxBytes of messages. It returns nil, which
+// remembers nothing, when window or max is not positive; maxBytes ≤ 0 means
+// no byte bound.
+func New(window time.Duration, max, maxBytes int) *Accounts {
 	if window <= 0 || max <= 0 {
 		return nil
 	}
-	return newAt(window, max, time.Now)
+	return newAt(window, max, maxBytes, time.Now)
 }
 
-func newAt(window time.Duration, max int, now func() time.Time) *Accounts {
-	return &Accounts{window: window, max: max, now: now, started: now(),
+func newAt(window time.Duration, max, maxBytes int, now func() time.Time) *Accounts {
+	return &Accounts{window: window, max: max, maxBytes: maxBytes, now: now, started: now(),
 		cur: map[[32]byte]entry{}, prev: map[[32]byte]entry{}}
 }
 
@@ -89,7 +92,11 @@ func (r *Accounts) Note(pb []byte, a *fireholev1.DecodedAccount) {
 	if held, ok := r.lookup(k); ok && !e.newer(held) {
 		return
 	}
+	if old, ok := r.cur[k]; ok {
+		r.curBytes -= len(old.pb)
+	}
 	r.cur[k] = e
+	r.curBytes += len(pb)
 }
 
 // Merge returns the newer of stored (what Redis holds for pubkey, base58;
@@ -142,7 +149,7 @@ func (r *Accounts) lookup(k [32]byte) (entry, bool) {
 func (r *Accounts) rotate() {
 	now := r.now()
 	age := now.Sub(r.started)
-	if age < r.window && len(r.cur) < r.max {
+	if age < r.window && len(r.cur) < r.max && (r.maxBytes <= 0 || r.curBytes < r.maxBytes) {
 		return
 	}
 	// Fresh maps rather than clear(): a map keeps its buckets, and a burst
@@ -153,5 +160,6 @@ func (r *Accounts) rotate() {
 		r.prev = r.cur
 	}
 	r.cur = map[[32]byte]entry{}
+	r.curBytes = 0
 	r.started = now
 }

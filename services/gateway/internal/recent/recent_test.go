@@ -51,7 +51,7 @@ const ok, unknown = fireholev1.DecodeStatus_DECODE_STATUS_OK, fireholev1.DecodeS
 
 func TestMergeReturnsTheNewer(t *testing.T) {
 	c := &clock{t: time.Unix(1000, 0)}
-	r := newAt(time.Second, 100, c.now)
+	r := newAt(time.Second, 100, 0, c.now)
 	v5 := version(1, 5, 50, ok)
 	note(t, r, v5)
 	note(t, r, version(1, 4, 99, ok)) // older: ignored
@@ -87,7 +87,7 @@ func TestMergeReturnsTheNewer(t *testing.T) {
 }
 
 func TestDecodedBeatsUndecodedAtTheSameVersion(t *testing.T) {
-	r := newAt(time.Second, 100, (&clock{t: time.Unix(1, 0)}).now)
+	r := newAt(time.Second, 100, 0, (&clock{t: time.Unix(1, 0)}).now)
 	undecoded, decoded := version(1, 5, 50, unknown), version(1, 5, 50, ok)
 	note(t, r, undecoded)
 	if got := r.Merge(key(1), nil); !same(got, undecoded) {
@@ -105,7 +105,7 @@ func TestDecodedBeatsUndecodedAtTheSameVersion(t *testing.T) {
 
 func TestKeptForOneWindowGoneAfterTwo(t *testing.T) {
 	c := &clock{t: time.Unix(1000, 0)}
-	r := newAt(10*time.Second, 100, c.now)
+	r := newAt(10*time.Second, 100, 0, c.now)
 	a := version(1, 5, 50, ok)
 	note(t, r, a)
 	c.t = c.t.Add(9 * time.Second)
@@ -132,7 +132,7 @@ func TestKeptForOneWindowGoneAfterTwo(t *testing.T) {
 }
 
 func TestBoundedByCount(t *testing.T) {
-	r := newAt(time.Hour, 10, (&clock{t: time.Unix(1, 0)}).now)
+	r := newAt(time.Hour, 10, 0, (&clock{t: time.Unix(1, 0)}).now)
 	for i := 0; i < 200; i++ {
 		note(t, r, version(byte(i), 1, 1, ok))
 	}
@@ -144,6 +144,23 @@ func TestBoundedByCount(t *testing.T) {
 	}
 }
 
+func TestBoundedByBytes(t *testing.T) {
+	r := newAt(time.Hour, 1000, 4096, (&clock{t: time.Unix(1, 0)}).now)
+	big := make([]byte, 1024)
+	for i := range 100 {
+		a := version(byte(i), 1, 1, ok)
+		a.Account.Data = big
+		note(t, r, a)
+	}
+	// Each generation is retired at 4 KiB: at most 2 × (4 + 1) messages of ~1 KiB.
+	if n := r.Len(); n > 10 {
+		t.Fatalf("holds %d accounts of 1 KiB, bound is about 2 × 4 KiB", n)
+	}
+	if r.Merge(key(99), nil) == nil {
+		t.Fatal("the newest account is not held")
+	}
+}
+
 func TestNilAndDisabled(t *testing.T) {
 	var r *Accounts
 	note(t, r, version(1, 1, 1, ok))
@@ -151,10 +168,10 @@ func TestNilAndDisabled(t *testing.T) {
 	if r.Merge(key(1), stored) != stored || r.Len() != 0 {
 		t.Fatal("nil Accounts must remember nothing")
 	}
-	if New(0, 10) != nil || New(time.Second, 0) != nil {
+	if New(0, 10, 0) != nil || New(time.Second, 0, 0) != nil {
 		t.Fatal("a zero window or bound disables")
 	}
-	r = New(time.Second, 10)
+	r = New(time.Second, 10, 0)
 	note(t, r, &fireholev1.DecodedAccount{Account: &fireholev1.AccountUpdate{Pubkey: []byte{1, 2}}}) // short key: ignored
 	note(t, r, &fireholev1.DecodedAccount{})
 	if r.Len() != 0 {
