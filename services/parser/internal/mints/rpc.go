@@ -30,6 +30,10 @@ type RPCOptions struct {
 	// Retry of a mint the node does not have (or that is not a mint): the
 	// first wait, doubled up to RetryMax. Defaults 5 s and 10 min.
 	RetryMin, RetryMax time.Duration
+	// Retry of a mint whose request failed (HTTP or RPC error, malformed
+	// answer): the node will likely have it once it answers again, so the
+	// wait is short. Default 1 s doubling up to 30 s.
+	ErrorRetryMin, ErrorRetryMax time.Duration
 	// MaxResponse bounds one response body; default 64 MiB. The "mint" a
 	// token account names can be any account, up to Solana's 10 MiB: a batch
 	// whose answer is larger is split in two until each part fits (or holds
@@ -98,6 +102,12 @@ func NewRPC[T any](o RPCOptions, book *Book[T], found func(mint [32]byte), log z
 	}
 	if o.RetryMax < o.RetryMin {
 		o.RetryMax = max(10*time.Minute, o.RetryMin)
+	}
+	if o.ErrorRetryMin <= 0 {
+		o.ErrorRetryMin = time.Second
+	}
+	if o.ErrorRetryMax < o.ErrorRetryMin {
+		o.ErrorRetryMax = max(30*time.Second, o.ErrorRetryMin)
 	}
 	if o.MaxResponse <= 0 {
 		o.MaxResponse = 64 << 20
@@ -261,7 +271,7 @@ func (r *RPC[T]) fetch(ctx context.Context, batch [][32]byte) {
 		if ctx.Err() == nil {
 			r.log.Warn().Err(err).Int("mints", len(batch)).Msg("getMultipleAccounts failed; retrying after a back-off")
 		}
-		r.settle(batch, nil)
+		r.settle(batch, nil, true)
 		return
 	}
 	r.requests.WithLabelValues("ok").Inc()
@@ -275,12 +285,18 @@ func (r *RPC[T]) fetch(ctx context.Context, batch [][32]byte) {
 			r.lookups.WithLabelValues("missing").Inc()
 		}
 	}
-	r.settle(batch, learned)
+	r.settle(batch, learned, false)
 }
 
 // settle ends the in-flight state of a batch: learned mints are forgotten,
-// the others wait out a growing back-off before they may be asked again.
-func (r *RPC[T]) settle(batch [][32]byte, learned []bool) {
+// the others wait out a growing back-off before they may be asked again —
+// a short one when the request failed, a long one when the node answered
+// that it has no such mint.
+func (r *RPC[T]) settle(batch [][32]byte, learned []bool, failed bool) {
+	lo, hi := r.o.RetryMin, r.o.RetryMax
+	if failed {
+		lo, hi = r.o.ErrorRetryMin, r.o.ErrorRetryMax
+	}
 	now := r.now()
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -291,7 +307,7 @@ func (r *RPC[T]) settle(batch [][32]byte, learned []bool) {
 		}
 		w := r.state[k]
 		w.inFlight = false
-		w.backoff = min(max(w.backoff*2, r.o.RetryMin), r.o.RetryMax)
+		w.backoff = min(max(w.backoff*2, lo), hi)
 		w.next = now.Add(w.backoff)
 	}
 }

@@ -118,6 +118,9 @@ func startRPC(t *testing.T, o RPCOptions, now ...func() time.Time) *rpcEnv {
 	if o.RetryMin == 0 {
 		o.RetryMin, o.RetryMax = 50*time.Millisecond, 100*time.Millisecond
 	}
+	if o.ErrorRetryMin == 0 {
+		o.ErrorRetryMin, o.ErrorRetryMax = 50*time.Millisecond, 100*time.Millisecond
+	}
 	var err error
 	e.rpc, err = NewRPC(o, e.book, func(m [32]byte) { e.found <- m }, zerolog.New(zerolog.NewTestWriter(t)), e.reg)
 	if err != nil {
@@ -280,6 +283,33 @@ func TestRPCFailedRequestsAreRetriedNotLost(t *testing.T) {
 	}
 }
 
+// After a failed request a mint is asked again soon; after the node said it
+// has none, only after the long back-off.
+func TestRPCErrorsRetrySoonerThanMissing(t *testing.T) {
+	t.Parallel()
+	c := &clock{t: time.Unix(1_800_000_000, 0)}
+	e := startRPC(t, RPCOptions{RetryMin: time.Minute, RetryMax: time.Hour, ErrorRetryMin: time.Second, ErrorRetryMax: time.Minute}, c.now)
+	failed, missing := mintKey(1), mintKey(2)
+	e.node.mu.Lock()
+	e.node.fail = []int{http.StatusBadGateway}
+	e.node.mu.Unlock()
+	e.rpc.Want(failed)
+	waitFor(t, func() bool { return testutil.ToFloat64(e.rpc.requests.WithLabelValues("error")) == 1 })
+	e.rpc.Want(missing)
+	waitFor(t, func() bool { return testutil.ToFloat64(e.rpc.lookups.WithLabelValues("missing")) == 1 })
+	e.addMints(3) // both exist now
+	c.add(2 * time.Second)
+	e.rpc.Want(failed)
+	e.rpc.Want(missing)
+	if got := e.waitFound(t, 1); !got[failed] {
+		t.Fatalf("found %v, want the mint whose request failed", got)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if e.book.Known(missing) {
+		t.Fatal("the missing mint was asked again inside its one-minute back-off")
+	}
+}
+
 func TestRPCMalformedResponseIsAnError(t *testing.T) {
 	t.Parallel()
 	e := startRPC(t, RPCOptions{})
@@ -319,6 +349,9 @@ func TestRPCSplitsABatchWithAHugeAccount(t *testing.T) {
 	if got[huge] || e.book.Known(huge) {
 		t.Fatal("the oversized account was learned")
 	}
+	// The huge account's own request may still be on its way.
+	waitFor(t, func() bool { return testutil.ToFloat64(e.rpc.lookups.WithLabelValues("error")) >= 1 })
+	time.Sleep(50 * time.Millisecond)
 	if v := testutil.ToFloat64(e.rpc.lookups.WithLabelValues("error")); v != 1 {
 		t.Errorf("errors %v, want 1 (the huge account alone)", v)
 	}

@@ -223,6 +223,10 @@ func (w *worker) fail(msg jetstream.Msg, err error) {
 func (w *worker) sweep(ctx context.Context, now time.Time) {
 	rescan := w.rescan.Swap(false)
 	fetches := 0
+	// Lookups run on the partition's goroutine: no new one starts after
+	// sweepBudget in a sweep (the rest wait for the next), so a slow store
+	// holds it for at most sweepBudget + lookupTimeout.
+	start := time.Now()
 	for _, mint := range w.pending.mints() {
 		if rescan && w.p.mints.Known(mint) {
 			w.redecode(ctx, mint)
@@ -231,7 +235,7 @@ func (w *worker) sweep(ctx context.Context, now time.Time) {
 		if ask := w.p.opts.AskMint; ask != nil {
 			ask(mint) // the lookup keeps its own back-off
 		}
-		if fetches < 64 && w.p.lookupUp(now) && w.pending.shouldFetch(mint, now) {
+		if fetches < 64 && time.Since(start) < sweepBudget && w.p.lookupUp(now) && w.pending.shouldFetch(mint, now) {
 			fetches++
 			if w.fetch(ctx, mint) {
 				w.p.mintKnown(mint)
@@ -249,6 +253,7 @@ func (w *worker) sweep(ctx context.Context, now time.Time) {
 const (
 	lookupTimeout = 500 * time.Millisecond
 	lookupPause   = 5 * time.Second
+	sweepBudget   = time.Second
 )
 
 func (w *worker) fetch(ctx context.Context, mint [32]byte) bool {
