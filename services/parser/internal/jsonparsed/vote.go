@@ -63,7 +63,10 @@ func parseVote(dst []byte, in Input, _ MintSource) ([]byte, string, error) {
 		v.readRoot(&r)
 		v.voters = r.records(40)
 		// Prior voters (32 entries, index, is_empty) are skipped as one
-		// block; the vote interface does not check the is_empty byte.
+		// block. The vote interface's newer skip does not check the
+		// is_empty byte; its older one (read as a bool) refused values
+		// above 1. Which one agave 3.x links could not be pinned (see the
+		// V0_23_5 note); we follow the newer.
 		r.take(32*48 + 8 + 1)
 		v.credits = r.records(24)
 	case 3: // V4
