@@ -215,6 +215,13 @@ type TokenBalance struct {
 	Amount []byte
 }
 
+// tokenAmountOrder orders token accounts by amount, largest first, ties by
+// pubkey descending. Amounts are decimal strings without leading zeros, so
+// (length, text) is numeric order with no cast that could fail. It must stay
+// the expression of the persister's optional accounts_token_amount_idx
+// (services/persister/internal/schema.TokenAmountOrder), which serves it.
+const tokenAmountOrder = `length(parsed->'info'->'tokenAmount'->>'amount') DESC, (parsed->'info'->'tokenAmount'->>'amount') DESC, pubkey DESC`
+
 // LargestTokenAccounts returns the n existing token accounts of mint (owned
 // by the token program owner) with the largest amounts, largest first, ties
 // by pubkey descending as agave's heap leaves them. Only decoded accounts
@@ -223,7 +230,7 @@ func (p *Postgres) LargestTokenAccounts(ctx context.Context, mint, owner []byte,
 	rows, err := p.pool.Query(ctx, `SELECT pubkey, (parsed->'info'->'tokenAmount')::text FROM `+p.schema+`.accounts
 		WHERE token_mint = $1 AND owner = $2 AND lamports <> 0 AND decode_status = $3
 		  AND parsed->'info'->'tokenAmount'->>'amount' IS NOT NULL
-		ORDER BY (parsed->'info'->'tokenAmount'->>'amount')::numeric DESC, pubkey DESC LIMIT $4`,
+		ORDER BY `+tokenAmountOrder+` LIMIT $4`,
 		mint, owner, int16(fireholev1.DecodeStatus_DECODE_STATUS_OK), n)
 	if err != nil {
 		return nil, fmt.Errorf("query largest token accounts: %w", err)

@@ -180,7 +180,7 @@ func Run(ctx context.Context, args []string, stdout io.Writer) error {
 }
 
 // prepareSchema migrates (PERSISTER_MIGRATE) or checks the schema, and
-// creates the optional GIN index.
+// creates the optional indexes.
 func prepareSchema(ctx context.Context, pool *pgxpool.Pool, cfg config.Config, log zerolog.Logger) error {
 	if cfg.Migrate {
 		done, err := schema.Up(ctx, pool, cfg.Schema)
@@ -192,7 +192,12 @@ func prepareSchema(ctx context.Context, pool *pgxpool.Pool, cfg config.Config, l
 		return err
 	}
 	if cfg.GINIndex {
-		return schema.EnsureGIN(ctx, pool, cfg.Schema)
+		if err := schema.EnsureGIN(ctx, pool, cfg.Schema); err != nil {
+			return err
+		}
+	}
+	if cfg.TokenAmountIndex {
+		return schema.EnsureTokenAmountIndex(ctx, pool, cfg.Schema)
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ type Config struct {
 	HistoryRetentionSlots uint64        `envconfig:"HISTORY_RETENTION_SLOTS" default:"0" desc:"drop history partitions older than this many slots behind the newest; 0 keeps everything"`
 	HistoryPartitionSlots uint64        `envconfig:"HISTORY_PARTITION_SLOTS" default:"432000" desc:"slots per account_history partition"`
 	GINIndex              bool          `envconfig:"GIN_INDEX" default:"false" desc:"create a GIN index on accounts.parsed (jsonb_path_ops) at start"`
+	TokenAmountIndex      bool          `envconfig:"TOKEN_AMOUNT_INDEX" default:"false" desc:"create the index that serves the gateway's getTokenLargestAccounts (token accounts of a mint by amount) at start"`
 	HTTPAddr              string        `envconfig:"HTTP_ADDR" default:"127.0.0.1:9103" desc:"address of /healthz, /readyz and /metrics"`
 }
 

@@ -246,27 +246,43 @@ func Check(ctx context.Context, pool *pgxpool.Pool, schema string) error {
 // table keeps taking writes; it is outside any migration because it is a
 // deployment choice.
 func EnsureGIN(ctx context.Context, pool *pgxpool.Pool, schema string) error {
-	return withLock(ctx, pool, schema, func(conn *pgx.Conn) error {
-		return ensureGIN(ctx, conn, schema)
-	})
+	return ensureIndex(ctx, pool, schema, "accounts_parsed_gin_idx", "USING gin (parsed jsonb_path_ops)")
 }
 
-func ensureGIN(ctx context.Context, conn *pgx.Conn, schema string) error {
-	// An interrupted CONCURRENTLY build leaves an invalid index behind; drop it first.
-	var invalid bool
-	err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
-		JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = 'accounts_parsed_gin_idx' AND NOT i.indisvalid)`, schema).Scan(&invalid)
-	if err != nil {
-		return fmt.Errorf("inspect gin index: %w", err)
-	}
-	s := Ident(schema)
-	if invalid {
-		if _, err := conn.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+s+".accounts_parsed_gin_idx"); err != nil {
-			return fmt.Errorf("drop invalid gin index: %w", err)
+// TokenAmountOrder is the order of a mint's token accounts by amount,
+// largest first, ties by pubkey descending (the gateway's
+// getTokenLargestAccounts). Amounts are decimal strings without leading
+// zeros, so (length, text) orders them as numbers with no cast that could
+// fail on a row.
+const TokenAmountOrder = `length(parsed->'info'->'tokenAmount'->>'amount') DESC, (parsed->'info'->'tokenAmount'->>'amount') DESC, pubkey DESC`
+
+// EnsureTokenAmountIndex creates the optional index that serves
+// getTokenLargestAccounts without sorting all of a mint's accounts (a
+// deployment choice: it costs every token-account write an index update).
+func EnsureTokenAmountIndex(ctx context.Context, pool *pgxpool.Pool, schema string) error {
+	return ensureIndex(ctx, pool, schema, "accounts_token_amount_idx",
+		"(token_mint, "+TokenAmountOrder+") WHERE token_mint IS NOT NULL")
+}
+
+// ensureIndex creates an optional index CONCURRENTLY under the migration
+// lock, first dropping an invalid one an interrupted build left behind.
+func ensureIndex(ctx context.Context, pool *pgxpool.Pool, schema, name, def string) error {
+	return withLock(ctx, pool, schema, func(conn *pgx.Conn) error {
+		var invalid bool
+		err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+			JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2 AND NOT i.indisvalid)`, schema, name).Scan(&invalid)
+		if err != nil {
+			return fmt.Errorf("inspect index %s: %w", name, err)
 		}
-	}
-	if _, err := conn.Exec(ctx, "CREATE INDEX CONCURRENTLY IF NOT EXISTS accounts_parsed_gin_idx ON "+s+".accounts USING gin (parsed jsonb_path_ops)"); err != nil {
-		return fmt.Errorf("create gin index: %w", err)
-	}
-	return nil
+		s := Ident(schema)
+		if invalid {
+			if _, err := conn.Exec(ctx, "DROP INDEX CONCURRENTLY IF EXISTS "+s+"."+name); err != nil {
+				return fmt.Errorf("drop invalid index %s: %w", name, err)
+			}
+		}
+		if _, err := conn.Exec(ctx, "CREATE INDEX CONCURRENTLY IF NOT EXISTS "+name+" ON "+s+".accounts "+def); err != nil {
+			return fmt.Errorf("create index %s: %w", name, err)
+		}
+		return nil
+	})
 }

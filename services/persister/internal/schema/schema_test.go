@@ -77,15 +77,20 @@ func TestUpConcurrentAndIdempotent(t *testing.T) {
 			t.Errorf("migration %d still pending", s.Version)
 		}
 	}
-	// The optional GIN index, twice.
+	// The optional indexes, twice each.
 	for range 2 {
 		if err := schema.EnsureGIN(ctx, a, name); err != nil {
 			t.Fatalf("ensure gin: %v", err)
 		}
+		if err := schema.EnsureTokenAmountIndex(ctx, a, name); err != nil {
+			t.Fatalf("ensure token amount index: %v", err)
+		}
 	}
-	var n int
-	if err := a.QueryRow(ctx, "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = 'accounts_parsed_gin_idx'", name).Scan(&n); err != nil || n != 1 {
-		t.Fatalf("gin index count = %d, err %v", n, err)
+	for _, idx := range []string{"accounts_parsed_gin_idx", "accounts_token_amount_idx"} {
+		var n int
+		if err := a.QueryRow(ctx, "SELECT count(*) FROM pg_indexes WHERE schemaname = $1 AND indexname = $2", name, idx).Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%s count = %d, err %v", idx, n, err)
+		}
 	}
 }
 
