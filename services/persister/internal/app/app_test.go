@@ -73,6 +73,7 @@ func TestRunCommands(t *testing.T) {
 	}
 
 	t.Setenv("PERSISTER_GIN_INDEX", "true")
+	t.Setenv("PERSISTER_TOKEN_AMOUNT_INDEX", "true")
 	sctx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- Run(sctx, nil, io.Discard) }()
