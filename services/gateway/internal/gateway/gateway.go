@@ -165,7 +165,7 @@ func New(ctx context.Context, cfg Config, log zerolog.Logger, reg *prometheus.Re
 		return nil, fmt.Errorf("jetstream: %w", err)
 	}
 	g.native = withKey(keys, native.NewHandler(native.Deps{JS: js, Redis: g.redis, KeyPrefix: cfg.RedisKeyPrefix,
-		PG: g.pool, Schema: cfg.PostgresSchema, Log: log, Registerer: reg, Context: ctx,
+		PG: g.pool, Schema: cfg.PostgresSchema, Log: log, Registerer: reg, Context: ctx, Recent: notified,
 		Limits: native.Limits{
 			MaxSubscriptions: cfg.NativeMaxSubs, MaxQueueMsgs: cfg.NativeQueueMsgs, MaxQueueBytes: cfg.NativeQueueBytes,
 			MaxFrameBytes: int64(cfg.NativeMaxFrame), MaxSnapshotAccounts: cfg.NativeMaxSnapshot,

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/firehole/firehole/pkg/base58"
@@ -49,6 +50,12 @@ func TestNativeMounted(t *testing.T) {
 	e.publish(account(owner, pk, 6, []byte{3}))
 	if f := next(); f.Type != "update" || f.Account.Slot != 6 {
 		t.Fatalf("got %+v, want the update at slot 6", f)
+	}
+	// Redis still holds slot 5; a read after the delivery is not older.
+	_, body := httpPost(t, e.http+"/?api-key="+testKey, `{"jsonrpc":"2.0","id":1,"method":"getAccountInfo","params":["`+
+		base58.Encode(pk)+`",{"encoding":"base64"}]}`, nil)
+	if !strings.Contains(body, `"data":["Aw==","base64"]`) {
+		t.Fatalf("getAccountInfo after the native update: %s", body)
 	}
 }
 

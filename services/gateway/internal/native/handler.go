@@ -25,6 +25,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/firehole/firehole/pkg/bus"
+	"github.com/firehole/firehole/services/gateway/internal/recent"
 )
 
 // Limits bound what one connection may use.
@@ -102,6 +103,9 @@ type Deps struct {
 	// Context, when done, closes every connection with 1001 "going away"
 	// (http.Server.Shutdown does not see hijacked connections).
 	Context context.Context
+	// Recent remembers the accounts delivered to native clients, for the
+	// replica's JSON-RPC reads (nil: not remembered).
+	Recent *recent.Accounts
 }
 
 type handler struct {

@@ -273,6 +273,7 @@ func (h *handler) deliver(c *connection, sub *subscription, m jetstream.Msg) {
 		h.m.badMessages.Inc()
 		return
 	}
+	h.d.Recent.Note(m.Data(), &d)
 	if sub.sent != nil {
 		if seq > sub.mergeUntil {
 			sub.sent = nil
