@@ -144,3 +144,41 @@ func TestGetTokenLargestAccounts(t *testing.T) {
 		t.Fatalf("unknown mint:\n got %s\nwant %s", body, want)
 	}
 }
+
+func TestGetTokenSupply(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	e.setSlot("confirmed", 140)
+	mint := func(program []byte, parsed string) *fireholev1.DecodedAccount {
+		a := account(program, key32(), 130, make([]byte, 82))
+		a.Program, a.AccountType, a.JsonParsed, a.Status = "spl-token", "mint", true, fireholev1.DecodeStatus_DECODE_STATUS_OK
+		a.Parsed = []byte(parsed)
+		return a
+	}
+	plain := mint(pkgsolana.TokenProgramID[:], `{"info":{"decimals":6,"freezeAuthority":null,"isInitialized":true,"mintAuthority":null,"supply":"1234500"},"type":"mint"}`)
+	// Token-2022, scaled ×2 until a new multiplier far in the future: the
+	// supply reads doubled (Token-2022 truncates the scaled base units).
+	scaled := mint(pkgsolana.Token2022ProgramID[:], `{"info":{"decimals":2,"extensions":[{"extension":"scaledUiAmountConfig","state":{"authority":null,"multiplier":"2","newMultiplier":"3","newMultiplierEffectiveTimestamp":9999999999}}],"freezeAuthority":null,"isInitialized":true,"mintAuthority":null,"supply":"150"},"type":"mint"}`)
+	notMint := account(pkgsolana.TokenProgramID[:], key32(), 130, make([]byte, 165))
+	other := account(key32(), key32(), 130, make([]byte, 82))
+	e.cache(plain, scaled, notMint, other)
+
+	sup, err := rpc.New(e.http).GetTokenSupply(ctx, solana.PublicKeyFromBytes(plain.Account.Pubkey), rpc.CommitmentConfirmed)
+	if err != nil || sup.Value.Amount != "1234500" || sup.Value.Decimals != 6 || sup.Value.UiAmountString != "1.2345" || sup.Context.Slot != 140 {
+		t.Fatalf("getTokenSupply: %+v %v", sup, err)
+	}
+	for _, c := range []struct{ name, key, want string }{
+		{"plain", base58.Encode(plain.Account.Pubkey),
+			`{"jsonrpc":"2.0","result":{"context":{"apiVersion":"2.2.0","slot":140},"value":{"amount":"1234500","decimals":6,"uiAmount":1.2345,"uiAmountString":"1.2345"}},"id":1}`},
+		{"scaled", base58.Encode(scaled.Account.Pubkey),
+			`{"jsonrpc":"2.0","result":{"context":{"apiVersion":"2.2.0","slot":140},"value":{"amount":"150","decimals":2,"uiAmount":3.0,"uiAmountString":"3"}},"id":1}`},
+		{"missing", base58.Encode(key32()), `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid param: could not find account"},"id":1}`},
+		{"other program", base58.Encode(other.Account.Pubkey), `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid param: not a Token mint"},"id":1}`},
+		{"not a mint", base58.Encode(notMint.Account.Pubkey), `{"jsonrpc":"2.0","error":{"code":-32602,"message":"Invalid param: mint could not be unpacked"},"id":1}`},
+	} {
+		if _, body := httpPost(t, e.http, `{"jsonrpc":"2.0","id":1,"method":"getTokenSupply","params":["`+c.key+`"]}`, nil); body != c.want {
+			t.Errorf("%s:\n got %s\nwant %s", c.name, body, c.want)
+		}
+	}
+}

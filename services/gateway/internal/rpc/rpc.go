@@ -1,6 +1,6 @@
 // Package rpc serves Solana's JSON-RPC over HTTP for account reads:
-// getAccountInfo, getMultipleAccounts, getBalance and getTokenAccountBalance
-// from Redis, getProgramAccounts, getTokenAccountsBy{Owner,Delegate} and
+// getAccountInfo, getMultipleAccounts, getBalance, getTokenAccountBalance and
+// getTokenSupply from Redis, getProgramAccounts, getTokenAccountsBy{Owner,Delegate} and
 // getTokenLargestAccounts from Postgres, getSlot, getHealth, getVersion, and
 // batches. Responses have agave's shape and error texts;
 // unknown methods get -32601 or, when an upstream is configured, are passed
@@ -10,6 +10,7 @@ package rpc
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -23,6 +24,7 @@ import (
 	"github.com/firehole/firehole/pkg/base58"
 	"github.com/firehole/firehole/pkg/bus"
 	"github.com/firehole/firehole/pkg/solana"
+	"github.com/firehole/firehole/pkg/solana/uiamount"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 	"github.com/firehole/firehole/services/gateway/internal/filter"
 	"github.com/firehole/firehole/services/gateway/internal/jsonrpc"
@@ -217,6 +219,8 @@ func (h *Handler) dispatch(ctx context.Context, req *jsonrpc.Request) ([]byte, e
 		return h.getBalance(ctx, p)
 	case "getTokenAccountBalance":
 		return h.getTokenAccountBalance(ctx, p)
+	case "getTokenSupply":
+		return h.getTokenSupply(ctx, p)
 	case "getTokenLargestAccounts":
 		return h.getTokenLargestAccounts(ctx, p)
 	case "getSlot":
@@ -616,6 +620,120 @@ func (h *Handler) getTokenAccountBalance(ctx context.Context, p []json.RawMessag
 	out := appendContext(nil, slot)
 	out = append(out, parsed.Info.TokenAmount...)
 	return append(out, '}'), nil
+}
+
+// getTokenSupply is the mint's supply as agave's UiTokenAmount, with
+// Token-2022 interest or scaling applied at the cluster's clock (the Clock
+// sysvar when the stores hold it, else this host's).
+func (h *Handler) getTokenSupply(ctx context.Context, p []json.RawMessage) ([]byte, error) {
+	pk, _, err := pubkeyParam(p, 0)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := h.config(jsonrpc.OptParam(p, 1))
+	if err != nil {
+		return nil, err
+	}
+	a, slot, err := h.account(ctx, pk, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if a == nil {
+		return nil, jsonrpc.InvalidParams("Invalid param: could not find account")
+	}
+	var owner [32]byte
+	copy(owner[:], a.GetAccount().GetOwner())
+	if owner != solana.TokenProgramID && owner != solana.Token2022ProgramID {
+		return nil, jsonrpc.InvalidParams("Invalid param: not a Token mint")
+	}
+	supply, mi, ok := mintOf(a)
+	if !ok {
+		return nil, jsonrpc.InvalidParams("Invalid param: mint could not be unpacked")
+	}
+	var now int64
+	if mi.HasInterestBearing || mi.HasScaledUIAmount {
+		if now, err = h.clock(ctx); err != nil {
+			return nil, err
+		}
+	}
+	out := appendContext(nil, slot)
+	out = uiamount.AppendTokenAmount(out, supply, &mi, now)
+	return append(out, '}'), nil
+}
+
+// mintOf reads the supply and the UI-amount description of a mint from the
+// parser's jsonParsed form of it.
+func mintOf(a *fireholev1.DecodedAccount) (supply uint64, mi uiamount.MintInfo, ok bool) {
+	var parsed struct {
+		Info struct {
+			Decimals   *uint8 `json:"decimals"`
+			Supply     string `json:"supply"`
+			Extensions []struct {
+				Extension string          `json:"extension"`
+				State     json.RawMessage `json:"state"`
+			} `json:"extensions"`
+		} `json:"info"`
+		Type string `json:"type"`
+	}
+	if a.GetStatus() != fireholev1.DecodeStatus_DECODE_STATUS_OK || json.Unmarshal(a.GetParsed(), &parsed) != nil ||
+		parsed.Type != "mint" || parsed.Info.Decimals == nil {
+		return 0, mi, false
+	}
+	supply, err := strconv.ParseUint(parsed.Info.Supply, 10, 64)
+	if err != nil {
+		return 0, mi, false
+	}
+	mi.Decimals = *parsed.Info.Decimals
+	for _, e := range parsed.Info.Extensions {
+		switch e.Extension {
+		case "interestBearingConfig":
+			var c struct {
+				CurrentRate             int16 `json:"currentRate"`
+				InitializationTimestamp int64 `json:"initializationTimestamp"`
+				LastUpdateTimestamp     int64 `json:"lastUpdateTimestamp"`
+				PreUpdateAverageRate    int16 `json:"preUpdateAverageRate"`
+			}
+			if json.Unmarshal(e.State, &c) != nil {
+				return 0, mi, false
+			}
+			mi.HasInterestBearing = true
+			mi.InterestBearing = uiamount.InterestBearingConfig{InitializationTimestamp: c.InitializationTimestamp,
+				PreUpdateAverageRate: c.PreUpdateAverageRate, LastUpdateTimestamp: c.LastUpdateTimestamp, CurrentRate: c.CurrentRate}
+		case "scaledUiAmountConfig":
+			var c struct {
+				Multiplier                      string `json:"multiplier"`
+				NewMultiplier                   string `json:"newMultiplier"`
+				NewMultiplierEffectiveTimestamp int64  `json:"newMultiplierEffectiveTimestamp"`
+			}
+			if json.Unmarshal(e.State, &c) != nil {
+				return 0, mi, false
+			}
+			m, err1 := strconv.ParseFloat(c.Multiplier, 64)
+			n, err2 := strconv.ParseFloat(c.NewMultiplier, 64)
+			if err1 != nil || err2 != nil {
+				return 0, mi, false
+			}
+			mi.HasScaledUIAmount = true
+			mi.ScaledUIAmount = uiamount.ScaledUIAmountConfig{Multiplier: m, NewMultiplier: n,
+				NewMultiplierEffectiveTimestamp: c.NewMultiplierEffectiveTimestamp}
+		}
+	}
+	return supply, mi, true
+}
+
+var clockSysvar = base58.Encode32(&solana.SysvarClockID)
+
+// clock is the cluster's unix time: the Clock sysvar's unix_timestamp when
+// the stores hold it, else this host's clock (as the parser does).
+func (h *Handler) clock(ctx context.Context) (int64, error) {
+	a, err := h.cache.Get(ctx, clockSysvar)
+	if err != nil {
+		return 0, err
+	}
+	if d := a.GetAccount().GetData(); len(d) >= 40 {
+		return int64(binary.LittleEndian.Uint64(d[32:40])), nil
+	}
+	return time.Now().Unix(), nil
 }
 
 // getTokenLargestAccounts lists the mint's 20 largest token accounts from

@@ -82,59 +82,6 @@ func TestVoteV4CommissionWraps(t *testing.T) {
 			`"votes":[{"confirmationCount":1,"latency":3,"slot":77}]},"type":"vote"}`)
 }
 
-// Expected strings: the amount_to_ui_amount unit tests of
-// spl-token-2022-interface v1–v3 (interface/src/extension/
-// interest_bearing_mint/mod.rs and scaled_ui_amount/mod.rs), which agave's
-// token_amount_to_ui_amount_v3 (account-decoder/src/parse_token.rs) calls
-// for uiAmountString. Those versions truncate the scaled amount to whole
-// base units before applying the decimals.
-func TestExtensionUIAmountMatchesToken2022(t *testing.T) {
-	t.Parallel()
-	const year = 31_556_736
-	const one = 1_000_000_000_000_000_000
-	interest := func(pre, cur int16) MintInfo {
-		return MintInfo{HasInterestBearing: true, InterestBearing: InterestBearingConfig{
-			PreUpdateAverageRate: pre, LastUpdateTimestamp: year, CurrentRate: cur}}
-	}
-	scaled := func(m float64) MintInfo {
-		return MintInfo{HasScaledUIAmount: true, ScaledUIAmount: ScaledUIAmountConfig{
-			Multiplier: m, NewMultiplierEffectiveTimestamp: 1}}
-	}
-	for _, c := range []struct {
-		mi       MintInfo
-		decimals uint8
-		amount   uint64
-		now      int64
-		want     string
-	}{
-		{interest(500, 500), 18, one, year, "1.051271096376024117"},
-		{interest(500, 500), 19, one, year, "0.1051271096376024117"},
-		{interest(500, 500), 28, one, year, "0.0000000001051271096376024175"},
-		{interest(500, 500), 10, 10_000_000_000, year, "1.0512710964"},
-		{interest(-500, -500), 18, one, year, "0.951229424500713905"},
-		{interest(-500, 500), 0, 1, 2 * year, "1"},
-		{interest(500, 500), 0, 1<<64 - 1, 2 * year, "20386805083448098816"},
-		{interest(500, 500), 0, 1<<64 - 1, 10_000 * year, "258917064265813826192025834755112557504850551118283225815045099303279643822914042296793377611277551888244755303462190670431480816358154467489350925148558569427069926786360814068189956495940285398273555561779717914539956777398245259214848"},
-		{scaled(5), 0, 1, 0, "5"},
-		{scaled(5), 1, 1, 0, "0.5"},
-		{scaled(5), 10, 1, 0, "0.0000000005"},
-		{scaled(5), 10, 10_000_000_000, 0, "5"},
-		{scaled(1.7976931348623157e308), 0, 1<<64 - 1, 0, "inf"},
-		{scaled(0.99), 2, 101, 0, "0.99"},
-		{scaled(1), 2, 23, 0, "0.23"},
-		{scaled(1), 2, 110, 0, "1.1"},
-		{scaled(1), 2, 4200, 0, "42"},
-		{scaled(1), 2, 0, 0, "0"},
-	} {
-		mi := c.mi
-		mi.Decimals = c.decimals
-		got, ok := extensionUIAmount(nil, c.amount, &mi, c.now)
-		if !ok || string(got) != c.want {
-			t.Errorf("%+v amount %d at %d: got %q (%v), want %q", mi, c.amount, c.now, got, ok, c.want)
-		}
-	}
-}
-
 // Expected shape: agave account-decoder/src/parse_token.rs, UiTokenAccount
 // and UiTokenAmount; uiAmount is the f64 parsed back from uiAmountString
 // (null when it is infinite, as serde_json prints non-finite floats), and a

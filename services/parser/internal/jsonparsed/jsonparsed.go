@@ -47,6 +47,7 @@ import (
 	"fmt"
 
 	"github.com/firehole/firehole/pkg/solana"
+	"github.com/firehole/firehole/pkg/solana/uiamount"
 )
 
 // ErrMintUnknown is returned for a token account whose mint decimals the
@@ -59,31 +60,12 @@ var ErrMintUnknown = errors.New("jsonparsed: mint of token account not known")
 // base64 encoding.
 var ErrNotParsable = errors.New("jsonparsed: account not parsable")
 
-// InterestBearingConfig is the part of a Token-2022 InterestBearingConfig
-// mint extension needed to compute UI amounts. Rates are in basis points.
-type InterestBearingConfig struct {
-	InitializationTimestamp int64
-	PreUpdateAverageRate    int16
-	LastUpdateTimestamp     int64
-	CurrentRate             int16
-}
-
-// ScaledUIAmountConfig is the part of a Token-2022 ScaledUiAmountConfig mint
-// extension needed to compute UI amounts.
-type ScaledUIAmountConfig struct {
-	Multiplier                      float64
-	NewMultiplierEffectiveTimestamp int64
-	NewMultiplier                   float64
-}
-
-// MintInfo is what a token account's UI amounts depend on.
-type MintInfo struct {
-	Decimals           uint8
-	HasInterestBearing bool
-	InterestBearing    InterestBearingConfig
-	HasScaledUIAmount  bool
-	ScaledUIAmount     ScaledUIAmountConfig
-}
+// The mint description token UI amounts depend on (pkg/solana/uiamount).
+type (
+	InterestBearingConfig = uiamount.InterestBearingConfig
+	ScaledUIAmountConfig  = uiamount.ScaledUIAmountConfig
+	MintInfo              = uiamount.MintInfo
+)
 
 // MintSource looks up mints by address. It is called on the parsing
 // goroutine and must be safe for that.

@@ -105,6 +105,27 @@ test("getTokenLargestAccounts: the mint's accounts, largest first", async () => 
   await assert.rejects(conn.getTokenLargestAccounts(PublicKey.unique()), /could not find mint/);
 });
 
+test("getTokenSupply agrees with the parsed mint", async () => {
+  const mint = new PublicKey(tokenFields(tokenAccounts[0].account.data).mint);
+  let ok = false;
+  for (let i = 0; i < 20 && !ok; i++) {
+    const before = await conn.getParsedAccountInfo(mint);
+    const { value } = await conn.getTokenSupply(mint);
+    const after = await conn.getParsedAccountInfo(mint);
+    const info = before.value.data.parsed.info;
+    if (info.supply !== after.value.data.parsed.info.supply) {
+      await sleep(50);
+      continue;
+    }
+    assert.equal(value.amount, info.supply);
+    assert.equal(value.decimals, info.decimals);
+    assert.equal(value.uiAmountString, uiAmountString(value.amount, value.decimals));
+    ok = true;
+  }
+  assert.ok(ok, "no quiet moment to compare the mint in 20 tries");
+  await assert.rejects(conn.getTokenSupply(PublicKey.unique()), /could not find account/);
+});
+
 test("sum of a mint's token balances equals its supply", async () => {
   let last;
   for (let i = 0; i < 15; i++) {
