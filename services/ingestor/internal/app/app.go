@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strings"
 	"time"
 
@@ -32,8 +33,12 @@ import (
 )
 
 // Run loads the configuration from the environment and runs the ingestor
-// until ctx ends.
+// until ctx ends; "ingestor backfill ..." loads programs' current accounts
+// instead (internal/backfill).
 func Run(ctx context.Context, args []string, stdout io.Writer) error {
+	if len(args) > 0 && args[0] == "backfill" {
+		return runBackfill(ctx, args[1:], os.Getenv, stdout, nil)
+	}
 	var cfg config.Config
 	if err := pkgconfig.Load(config.Prefix, &cfg, args, stdout); err != nil {
 		return err
