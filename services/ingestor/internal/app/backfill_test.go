@@ -437,6 +437,23 @@ func TestBackfillRPCFailuresNameTheProgram(t *testing.T) {
 	}
 }
 
+// A node that stops sending in the middle of an answer: -timeout ends the
+// request and the error names the program.
+func TestBackfillTimeout(t *testing.T) {
+	ns, _, _ := bustest.StartWithStreams(t)
+	node := backfilltest.Start(t)
+	prog := key("program", 8)
+	program := base58.Encode32(&prog)
+	node.Entries[program] = entries(programAccounts(prog, 4))
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) }) // before the server closes
+	node.AfterEntries, node.After = 2, func() { <-release }
+	_, _, err := runBF(t, ns.URL, nil, "-rpc", node.URL, "-program", program, "-timeout", "1s")
+	if err == nil || !strings.Contains(err.Error(), "program "+program) || !strings.Contains(err.Error(), "-timeout 1s") {
+		t.Fatalf("error %v: want the program and the timeout named", err)
+	}
+}
+
 func TestBackfillBadFlags(t *testing.T) {
 	prog := key("program", 7)
 	program := base58.Encode32(&prog)

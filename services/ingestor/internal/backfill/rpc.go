@@ -77,8 +77,8 @@ type ProgramAccountsResult struct {
 // ProgramAccounts calls getProgramAccounts with base64 data and context and
 // decodes the answer as it arrives, one account at a time: the body (which
 // may hold millions of accounts) is never in memory as a whole.
-func (c *Client) ProgramAccounts(ctx context.Context, r ProgramAccountsRequest) (ProgramAccountsResult, error) {
-	ctx, cancel := context.WithTimeout(ctx, c.timeout)
+func (c *Client) ProgramAccounts(parent context.Context, r ProgramAccountsRequest) (ProgramAccountsResult, error) {
+	ctx, cancel := context.WithTimeout(parent, c.timeout)
 	defer cancel()
 	opts := map[string]any{"encoding": "base64", "commitment": r.Commitment, "withContext": true}
 	if len(r.Filters) > 0 {
@@ -91,8 +91,8 @@ func (c *Client) ProgramAccounts(ctx context.Context, r ProgramAccountsRequest) 
 	defer body.Close()
 	pr := &pgaReader{dec: json.NewDecoder(body), req: r}
 	if err := pr.response(); err != nil {
-		if ctx.Err() != nil && !errors.As(err, new(*RPCError)) {
-			return pr.res, fmt.Errorf("read response: %w (after %s)", ctx.Err(), c.timeout)
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && parent.Err() == nil {
+			return pr.res, fmt.Errorf("read response: no complete answer within -timeout %s: %w", c.timeout, err)
 		}
 		return pr.res, err
 	}
