@@ -30,13 +30,22 @@ type Update struct {
 // Newer reports whether u would replace v under the script's rule: a greater
 // (slot, write_version), or an equal one that upgrades a non-OK decode to OK.
 func (u *Update) Newer(v *Update) bool {
-	if u.Slot != v.Slot {
-		return u.Slot > v.Slot
+	ok := fireholev1.DecodeStatus_DECODE_STATUS_OK
+	return NewerVersion(u.Slot, u.WriteVersion, u.Status == ok, v.Slot, v.WriteVersion, v.Status == ok)
+}
+
+// NewerVersion is the stores' replacement rule on bare versions: version a
+// (slot, write version, decoded OK) replaces b when its (slot,
+// write_version) is greater, or equal with a decoded where b was not. The
+// Lua script applies the same rule in Redis.
+func NewerVersion(aSlot, aWV uint64, aOK bool, bSlot, bWV uint64, bOK bool) bool {
+	if aSlot != bSlot {
+		return aSlot > bSlot
 	}
-	if u.WriteVersion != v.WriteVersion {
-		return u.WriteVersion > v.WriteVersion
+	if aWV != bWV {
+		return aWV > bWV
 	}
-	return u.Status == fireholev1.DecodeStatus_DECODE_STATUS_OK && v.Status != fireholev1.DecodeStatus_DECODE_STATUS_OK
+	return aOK && !bOK
 }
 
 // UpdateFromDecoded parses the bytes of a fireholev1.DecodedAccount (as

@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/firehole/firehole/pkg/accountcache"
 	"github.com/firehole/firehole/pkg/bus"
 	"github.com/firehole/firehole/pkg/solana"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
@@ -29,13 +30,7 @@ func versionOf(d *fireholev1.DecodedAccount) version {
 }
 
 func (v version) newer(than version) bool {
-	if v.slot != than.slot {
-		return v.slot > than.slot
-	}
-	if v.wv != than.wv {
-		return v.wv > than.wv
-	}
-	return v.ok && !than.ok
+	return accountcache.NewerVersion(v.slot, v.wv, v.ok, than.slot, than.wv, than.ok)
 }
 
 // subscription is one subscribe on one connection. Its goroutine reads the

@@ -17,6 +17,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/firehole/firehole/pkg/accountcache"
 	"github.com/firehole/firehole/pkg/base58"
 	fireholev1 "github.com/firehole/firehole/proto/firehole/v1"
 )
@@ -45,13 +46,7 @@ type entry struct {
 }
 
 func (e entry) newer(than entry) bool {
-	if e.slot != than.slot {
-		return e.slot > than.slot
-	}
-	if e.writeVersion != than.writeVersion {
-		return e.writeVersion > than.writeVersion
-	}
-	return e.decoded && !than.decoded
+	return accountcache.NewerVersion(e.slot, e.writeVersion, e.decoded, than.slot, than.writeVersion, than.decoded)
 }
 
 func entryOf(a *fireholev1.DecodedAccount) entry {
