@@ -110,7 +110,9 @@ func TestComposeNamesRealServicesAndVariables(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(repoRoot, s.Build.Dockerfile)); err != nil {
 			t.Errorf("compose %s: dockerfile %q: %v", name, s.Build.Dockerfile, err)
 		}
-		checkEnv(t, "docker-compose.yml", name, s.Environment)
+		// The binary is the service whose Dockerfile builds it (the
+		// backfill service runs the ingestor).
+		checkEnv(t, "docker-compose.yml", filepath.Base(filepath.Dir(s.Build.Dockerfile)), s.Environment)
 	}
 }
 
@@ -186,7 +188,7 @@ func TestKubernetesManifestsNameRealServicesAndVariables(t *testing.T) {
 				}
 				t.Fatalf("parse %s: %v", f, err)
 			}
-			if obj.Kind != "Deployment" {
+			if obj.Kind != "Deployment" && obj.Kind != "Job" {
 				continue
 			}
 			deployments++
