@@ -332,15 +332,7 @@ func maxSlot(slot uint64, as ...*fireholev1.DecodedAccount) uint64 {
 }
 
 func (h *Handler) getAccountInfo(ctx context.Context, p []json.RawMessage) ([]byte, error) {
-	pk, _, err := pubkeyParam(p, 0)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := h.config(jsonrpc.OptParam(p, 1))
-	if err != nil {
-		return nil, err
-	}
-	a, slot, err := h.account(ctx, pk, cfg)
+	a, slot, cfg, err := h.accountRequest(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -538,6 +530,40 @@ func (h *Handler) mintOwner(ctx context.Context, mint [32]byte) ([32]byte, error
 	return owner, nil
 }
 
+// accountRequest reads the [pubkey, config] params and the account they
+// name (see account).
+func (h *Handler) accountRequest(ctx context.Context, p []json.RawMessage) (*fireholev1.DecodedAccount, uint64, jsonrpc.AccountConfig, error) {
+	pk, _, err := pubkeyParam(p, 0)
+	if err != nil {
+		return nil, 0, jsonrpc.AccountConfig{}, err
+	}
+	cfg, err := h.config(jsonrpc.OptParam(p, 1))
+	if err != nil {
+		return nil, 0, cfg, err
+	}
+	a, slot, err := h.account(ctx, pk, cfg)
+	return a, slot, cfg, err
+}
+
+// tokenProgramAccount is accountRequest for the token methods, with agave's
+// errors: "could not find account" when it is missing, notOwned when no
+// token program owns it.
+func (h *Handler) tokenProgramAccount(ctx context.Context, p []json.RawMessage, notOwned string) (*fireholev1.DecodedAccount, uint64, error) {
+	a, slot, _, err := h.accountRequest(ctx, p)
+	if err != nil {
+		return nil, 0, err
+	}
+	if a == nil {
+		return nil, 0, jsonrpc.InvalidParams("Invalid param: could not find account")
+	}
+	var owner [32]byte
+	copy(owner[:], a.GetAccount().GetOwner())
+	if owner != solana.TokenProgramID && owner != solana.Token2022ProgramID {
+		return nil, 0, jsonrpc.InvalidParams(notOwned)
+	}
+	return a, slot, nil
+}
+
 // account reads one account and the response's context slot: the latest
 // slot at the asked commitment, raised to the account's own (a is nil when
 // Redis holds none or it is closed). With a cache that can, one round trip.
@@ -561,15 +587,7 @@ func (h *Handler) account(ctx context.Context, pk string, cfg jsonrpc.AccountCon
 // getBalance is the account's lamports; 0 for an account the stores do
 // not hold, as agave answers for a missing account.
 func (h *Handler) getBalance(ctx context.Context, p []json.RawMessage) ([]byte, error) {
-	pk, _, err := pubkeyParam(p, 0)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := h.config(jsonrpc.OptParam(p, 1))
-	if err != nil {
-		return nil, err
-	}
-	a, slot, err := h.account(ctx, pk, cfg)
+	a, slot, _, err := h.accountRequest(ctx, p)
 	if err != nil {
 		return nil, err
 	}
@@ -582,25 +600,9 @@ func (h *Handler) getBalance(ctx context.Context, p []json.RawMessage) ([]byte, 
 // token account (with its mint's decimals and, for Token-2022, interest or
 // scaling at decode time), with agave's errors.
 func (h *Handler) getTokenAccountBalance(ctx context.Context, p []json.RawMessage) ([]byte, error) {
-	pk, _, err := pubkeyParam(p, 0)
+	a, slot, err := h.tokenProgramAccount(ctx, p, "Invalid param: not a Token account")
 	if err != nil {
 		return nil, err
-	}
-	cfg, err := h.config(jsonrpc.OptParam(p, 1))
-	if err != nil {
-		return nil, err
-	}
-	a, slot, err := h.account(ctx, pk, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if a == nil {
-		return nil, jsonrpc.InvalidParams("Invalid param: could not find account")
-	}
-	var owner [32]byte
-	copy(owner[:], a.GetAccount().GetOwner())
-	if owner != solana.TokenProgramID && owner != solana.Token2022ProgramID {
-		return nil, jsonrpc.InvalidParams("Invalid param: not a Token account")
 	}
 	if a.GetStatus() == fireholev1.DecodeStatus_DECODE_STATUS_AWAITING_MINT {
 		// The parser has not seen the mint (nor has Redis): agave's answer
@@ -626,25 +628,9 @@ func (h *Handler) getTokenAccountBalance(ctx context.Context, p []json.RawMessag
 // Token-2022 interest or scaling applied at the cluster's clock (the Clock
 // sysvar when the stores hold it, else this host's).
 func (h *Handler) getTokenSupply(ctx context.Context, p []json.RawMessage) ([]byte, error) {
-	pk, _, err := pubkeyParam(p, 0)
+	a, slot, err := h.tokenProgramAccount(ctx, p, "Invalid param: not a Token mint")
 	if err != nil {
 		return nil, err
-	}
-	cfg, err := h.config(jsonrpc.OptParam(p, 1))
-	if err != nil {
-		return nil, err
-	}
-	a, slot, err := h.account(ctx, pk, cfg)
-	if err != nil {
-		return nil, err
-	}
-	if a == nil {
-		return nil, jsonrpc.InvalidParams("Invalid param: could not find account")
-	}
-	var owner [32]byte
-	copy(owner[:], a.GetAccount().GetOwner())
-	if owner != solana.TokenProgramID && owner != solana.Token2022ProgramID {
-		return nil, jsonrpc.InvalidParams("Invalid param: not a Token mint")
 	}
 	supply, mi, ok := mintOf(a)
 	if !ok {
