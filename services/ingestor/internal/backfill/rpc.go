@@ -1,19 +1,16 @@
 package backfill
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strings"
-	"sync/atomic"
 	"time"
 
 	"github.com/firehole/firehole/pkg/base58"
+	"github.com/firehole/firehole/pkg/solanarpc"
 )
 
 // Client calls a Solana JSON-RPC node. It is safe for concurrent use.
@@ -21,7 +18,6 @@ type Client struct {
 	url     string
 	http    *http.Client
 	timeout time.Duration
-	id      atomic.Uint64
 }
 
 // NewClient returns a client of the node at url; timeout bounds each request,
@@ -31,15 +27,7 @@ func NewClient(url string, timeout time.Duration) *Client {
 }
 
 // RPCError is a JSON-RPC error object answered by the node.
-type RPCError struct {
-	Code    int64           `json:"code"`
-	Message string          `json:"message"`
-	Data    json.RawMessage `json:"data,omitempty"`
-}
-
-func (e *RPCError) Error() string {
-	return fmt.Sprintf("rpc error %d: %s", e.Code, e.Message)
-}
+type RPCError = solanarpc.Error
 
 // Account is one account of a getProgramAccounts answer, decoded.
 type Account struct {
@@ -84,7 +72,7 @@ func (c *Client) ProgramAccounts(parent context.Context, r ProgramAccountsReques
 	if len(r.Filters) > 0 {
 		opts["filters"] = r.Filters
 	}
-	body, err := c.post(ctx, "getProgramAccounts", []any{r.Program, opts})
+	body, err := solanarpc.Post(ctx, c.http, c.url, "getProgramAccounts", []any{r.Program, opts})
 	if err != nil {
 		return ProgramAccountsResult{}, err
 	}
@@ -103,55 +91,11 @@ func (c *Client) ProgramAccounts(parent context.Context, r ProgramAccountsReques
 func (c *Client) Slot(ctx context.Context, commitment string) (uint64, error) {
 	ctx, cancel := context.WithTimeout(ctx, min(c.timeout, time.Minute))
 	defer cancel()
-	body, err := c.post(ctx, "getSlot", []any{map[string]string{"commitment": commitment}})
-	if err != nil {
+	var slot uint64
+	if err := solanarpc.Call(ctx, c.http, c.url, "getSlot", []any{map[string]string{"commitment": commitment}}, 1<<20, &slot); err != nil {
 		return 0, err
 	}
-	defer body.Close()
-	var resp struct {
-		Result *uint64   `json:"result"`
-		Error  *RPCError `json:"error"`
-	}
-	if err := json.NewDecoder(io.LimitReader(body, 1<<20)).Decode(&resp); err != nil {
-		return 0, fmt.Errorf("read getSlot response: %w", err)
-	}
-	if resp.Error != nil {
-		return 0, resp.Error
-	}
-	if resp.Result == nil {
-		return 0, errors.New("getSlot response has no result")
-	}
-	return *resp.Result, nil
-}
-
-// post sends a JSON-RPC request and returns the body of a 200 answer.
-func (c *Client) post(ctx context.Context, method string, params []any) (io.ReadCloser, error) {
-	req, err := json.Marshal(map[string]any{"jsonrpc": "2.0", "id": c.id.Add(1), "method": method, "params": params})
-	if err != nil {
-		return nil, fmt.Errorf("encode %s request: %w", method, err)
-	}
-	hreq, err := http.NewRequestWithContext(ctx, http.MethodPost, c.url, bytes.NewReader(req))
-	if err != nil {
-		return nil, fmt.Errorf("make %s request: %w", method, err)
-	}
-	hreq.Header.Set("Content-Type", "application/json")
-	hreq.Header.Set("User-Agent", "firehole-ingestor-backfill")
-	resp, err := c.http.Do(hreq)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", method, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		defer resp.Body.Close()
-		snippet, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		var rpcErr struct {
-			Error *RPCError `json:"error"`
-		}
-		if json.Unmarshal(snippet, &rpcErr) == nil && rpcErr.Error != nil {
-			return nil, fmt.Errorf("%s: http %s: %w", method, resp.Status, rpcErr.Error)
-		}
-		return nil, fmt.Errorf("%s: http %s: %s", method, resp.Status, strings.TrimSpace(string(snippet)))
-	}
-	return resp.Body, nil
+	return slot, nil
 }
 
 // pgaReader walks a getProgramAccounts answer with the Decoder's token API:

@@ -8,17 +8,16 @@ import (
 	"compress/zlib"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"strings"
 
 	"github.com/firehole/firehole/pkg/base58"
 	"github.com/firehole/firehole/pkg/solana"
+	"github.com/firehole/firehole/pkg/solanarpc"
 )
 
 // MaxIDLBytes bounds the decompressed IDL (a hostile account must not make
@@ -113,49 +112,22 @@ func Fetch(ctx context.Context, client *http.Client, rpcURL string, program [32]
 	if err != nil {
 		return nil, err
 	}
-	body := fmt.Sprintf(`{"jsonrpc":"2.0","id":1,"method":"getAccountInfo","params":[%q,{"encoding":"base64","commitment":"confirmed"}]}`,
-		base58.Encode32(&addr))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rpcURL, strings.NewReader(body))
-	if err != nil {
+	var res struct {
+		Value *solanarpc.Account `json:"value"`
+	}
+	params := []any{base58.Encode32(&addr), map[string]string{"encoding": "base64", "commitment": "confirmed"}}
+	if err := solanarpc.Call(ctx, client, rpcURL, "getAccountInfo", params, 64<<20, &res); err != nil {
 		return nil, err
 	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := client.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("getAccountInfo %s: %w", base58.Encode32(&addr), err)
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("getAccountInfo %s: HTTP %s", base58.Encode32(&addr), resp.Status)
-	}
-	var out struct {
-		Result *struct {
-			Value *struct {
-				Data  []string `json:"data"`
-				Owner string   `json:"owner"`
-			} `json:"value"`
-		} `json:"result"`
-		Error *struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&out); err != nil {
-		return nil, fmt.Errorf("getAccountInfo: %w", err)
-	}
-	switch {
-	case out.Error != nil:
-		return nil, fmt.Errorf("getAccountInfo: %d %s", out.Error.Code, out.Error.Message)
-	case out.Result == nil || out.Result.Value == nil:
+	if res.Value == nil {
 		return nil, fmt.Errorf("%w (%s)", ErrNoIDL, base58.Encode32(&addr))
-	case len(out.Result.Value.Data) != 2 || out.Result.Value.Data[1] != "base64":
-		return nil, errors.New("getAccountInfo: data is not base64")
-	case out.Result.Value.Owner != base58.Encode32(&program):
-		return nil, fmt.Errorf("the IDL account is owned by %s, not the program", out.Result.Value.Owner)
 	}
-	data, err := base64.StdEncoding.DecodeString(out.Result.Value.Data[0])
+	owner, data, err := res.Value.Decode()
 	if err != nil {
 		return nil, fmt.Errorf("getAccountInfo: %w", err)
+	}
+	if owner != program {
+		return nil, fmt.Errorf("the IDL account is owned by %s, not the program", base58.Encode32(&owner))
 	}
 	idl, err := Decode(data)
 	if err != nil {

@@ -1,15 +1,10 @@
 package mints
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"strconv"
 	"sync"
 	"time"
 
@@ -17,6 +12,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/firehole/firehole/pkg/base58"
+	"github.com/firehole/firehole/pkg/solanarpc"
 )
 
 // RPCOptions configure an RPC fetcher. Zero values take the defaults.
@@ -44,8 +40,6 @@ type RPCOptions struct {
 
 // MaxBatch is the most accounts one getMultipleAccounts may ask for (agave's limit).
 const MaxBatch = 100
-
-var errTooLarge = errors.New("response larger than the size limit")
 
 // RPC looks mints up on a Solana JSON-RPC node (getMultipleAccounts, base64),
 // in batches, off the decode path: Want queues a mint and returns at once;
@@ -260,7 +254,7 @@ func (r *RPC[T]) giveBack(batch [][32]byte) {
 // fetch asks for one batch and settles each of its mints.
 func (r *RPC[T]) fetch(ctx context.Context, batch [][32]byte) {
 	accounts, slot, err := r.getMultipleAccounts(ctx, batch)
-	if errors.Is(err, errTooLarge) && len(batch) > 1 {
+	if errors.Is(err, solanarpc.ErrTooLarge) && len(batch) > 1 {
 		r.fetch(ctx, batch[:len(batch)/2])
 		r.fetch(ctx, batch[len(batch)/2:])
 		return
@@ -320,88 +314,35 @@ type rpcAccount struct {
 // getMultipleAccounts returns one entry per key (nil where the node has no
 // account) and the context slot.
 func (r *RPC[T]) getMultipleAccounts(ctx context.Context, keys [][32]byte) ([]*rpcAccount, uint64, error) {
-	b := []byte(`{"jsonrpc":"2.0","id":1,"method":"getMultipleAccounts","params":[[`)
+	b58 := make([]string, len(keys))
 	for i := range keys {
-		if i > 0 {
-			b = append(b, ',')
-		}
-		b = append(b, '"')
-		b = base58.AppendEncode32(b, &keys[i])
-		b = append(b, '"')
+		b58[i] = base58.Encode32(&keys[i])
 	}
-	b = append(b, `],{"encoding":"base64","commitment":`...)
-	b = strconv.AppendQuote(b, r.o.Commitment)
-	b = append(b, `}]}`...)
-
 	rctx, cancel := context.WithTimeout(ctx, r.o.Timeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(rctx, http.MethodPost, r.o.URL, bytes.NewReader(b))
-	if err != nil {
-		return nil, 0, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	resp, err := r.o.Client.Do(req)
-	if err != nil {
-		return nil, 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, r.o.MaxResponse+1))
-	if err != nil {
-		return nil, 0, fmt.Errorf("read response: %w", err)
-	}
-	if int64(len(body)) > r.o.MaxResponse {
-		return nil, 0, errTooLarge
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, 0, fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, body)
-	}
-	return parseMultipleAccounts(body, len(keys))
-}
-
-// parseMultipleAccounts reads a getMultipleAccounts response with base64
-// data; it fails on an error response or any entry it cannot read.
-func parseMultipleAccounts(body []byte, n int) ([]*rpcAccount, uint64, error) {
 	var res struct {
-		Result *struct {
-			Context struct {
-				Slot uint64 `json:"slot"`
-			} `json:"context"`
-			Value []*struct {
-				Data  []string `json:"data"`
-				Owner string   `json:"owner"`
-			} `json:"value"`
-		} `json:"result"`
-		Error *struct {
-			Code    int    `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
+		Context struct {
+			Slot uint64 `json:"slot"`
+		} `json:"context"`
+		Value []*solanarpc.Account `json:"value"`
 	}
-	if err := json.Unmarshal(body, &res); err != nil {
-		return nil, 0, fmt.Errorf("decode response: %w", err)
+	params := []any{b58, map[string]string{"encoding": "base64", "commitment": r.o.Commitment}}
+	if err := solanarpc.Call(rctx, r.o.Client, r.o.URL, "getMultipleAccounts", params, r.o.MaxResponse, &res); err != nil {
+		return nil, 0, err
 	}
-	if res.Error != nil {
-		return nil, 0, fmt.Errorf("rpc error %d: %s", res.Error.Code, res.Error.Message)
+	if len(res.Value) != len(keys) {
+		return nil, 0, fmt.Errorf("getMultipleAccounts answered %d values for %d keys", len(res.Value), len(keys))
 	}
-	if res.Result == nil || len(res.Result.Value) != n {
-		return nil, 0, fmt.Errorf("response has no result or not %d values", n)
-	}
-	out := make([]*rpcAccount, n)
-	for i, v := range res.Result.Value {
+	out := make([]*rpcAccount, len(keys))
+	for i, v := range res.Value {
 		if v == nil {
 			continue
 		}
-		if len(v.Data) != 2 || v.Data[1] != "base64" {
-			return nil, 0, fmt.Errorf("value %d: data is not [<base64>, \"base64\"]", i)
-		}
-		data, err := base64.StdEncoding.DecodeString(v.Data[0])
+		owner, data, err := v.Decode()
 		if err != nil {
-			return nil, 0, fmt.Errorf("value %d: data: %w", i, err)
-		}
-		owner, err := base58.Decode32(v.Owner)
-		if err != nil {
-			return nil, 0, fmt.Errorf("value %d: owner %q: %w", i, v.Owner, err)
+			return nil, 0, fmt.Errorf("value %d: %w", i, err)
 		}
 		out[i] = &rpcAccount{owner: owner, data: data}
 	}
-	return out, res.Result.Context.Slot, nil
+	return out, res.Context.Slot, nil
 }
