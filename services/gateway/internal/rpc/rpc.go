@@ -10,7 +10,6 @@ package rpc
 import (
 	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -398,11 +397,7 @@ func (h *Handler) getMultipleAccounts(ctx context.Context, p []json.RawMessage) 
 }
 
 func (h *Handler) getProgramAccounts(ctx context.Context, p []json.RawMessage) ([]byte, error) {
-	_, owner, err := pubkeyParam(p, 0)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := h.config(jsonrpc.OptParam(p, 1))
+	_, owner, cfg, err := h.pubkeyAndConfig(p)
 	if err != nil {
 		return nil, err
 	}
@@ -530,14 +525,20 @@ func (h *Handler) mintOwner(ctx context.Context, mint [32]byte) ([32]byte, error
 	return owner, nil
 }
 
+// pubkeyAndConfig reads the [pubkey, config] params most methods take.
+func (h *Handler) pubkeyAndConfig(p []json.RawMessage) (string, []byte, jsonrpc.AccountConfig, error) {
+	pk, key, err := pubkeyParam(p, 0)
+	if err != nil {
+		return "", nil, jsonrpc.AccountConfig{}, err
+	}
+	cfg, err := h.config(jsonrpc.OptParam(p, 1))
+	return pk, key, cfg, err
+}
+
 // accountRequest reads the [pubkey, config] params and the account they
 // name (see account).
 func (h *Handler) accountRequest(ctx context.Context, p []json.RawMessage) (*fireholev1.DecodedAccount, uint64, jsonrpc.AccountConfig, error) {
-	pk, _, err := pubkeyParam(p, 0)
-	if err != nil {
-		return nil, 0, jsonrpc.AccountConfig{}, err
-	}
-	cfg, err := h.config(jsonrpc.OptParam(p, 1))
+	pk, _, cfg, err := h.pubkeyAndConfig(p)
 	if err != nil {
 		return nil, 0, cfg, err
 	}
@@ -716,8 +717,8 @@ func (h *Handler) clock(ctx context.Context) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if d := a.GetAccount().GetData(); len(d) >= 40 {
-		return int64(binary.LittleEndian.Uint64(d[32:40])), nil
+	if ts, ok := solana.ClockUnixTimestamp(a.GetAccount().GetData()); ok {
+		return ts, nil
 	}
 	return time.Now().Unix(), nil
 }
@@ -725,11 +726,7 @@ func (h *Handler) clock(ctx context.Context) (int64, error) {
 // getTokenLargestAccounts lists the mint's 20 largest token accounts from
 // Postgres, as agave's: {address, amount, decimals, uiAmount, uiAmountString}.
 func (h *Handler) getTokenLargestAccounts(ctx context.Context, p []json.RawMessage) ([]byte, error) {
-	_, mint, err := pubkeyParam(p, 0)
-	if err != nil {
-		return nil, err
-	}
-	cfg, err := h.config(jsonrpc.OptParam(p, 1))
+	_, mint, cfg, err := h.pubkeyAndConfig(p)
 	if err != nil {
 		return nil, err
 	}

@@ -2,7 +2,6 @@ package backfill
 
 import (
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -276,16 +275,10 @@ func convert(e *rpcKeyedAccount) (a *Account, reason string) {
 		return nil, "executable missing"
 	case x.RentEpoch == nil:
 		return nil, "rentEpoch missing"
-	case len(x.Data) != 2 || x.Data[1] != "base64":
-		return nil, `data: want ["<base64>","base64"]`
 	}
-	owner, err := base58.Decode32(x.Owner)
+	owner, data, err := (&solanarpc.Account{Data: x.Data, Owner: x.Owner}).Decode()
 	if err != nil {
-		return nil, fmt.Sprintf("owner: %v", err)
-	}
-	data, err := base64.StdEncoding.DecodeString(x.Data[0])
-	if err != nil {
-		return nil, fmt.Sprintf("data: %v", err)
+		return nil, err.Error()
 	}
 	return &Account{
 		Pubkey: pk[:], Owner: owner[:], Lamports: *x.Lamports, Executable: *x.Executable,

@@ -2,7 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -304,9 +303,10 @@ func (w *worker) handle(ctx context.Context, msg jetstream.Msg) {
 	copy(owner[:], u.GetOwner())
 	copy(pubkey[:], u.GetPubkey())
 
-	if owner == solana.SysvarOwnerID && pubkey == solana.SysvarClockID && len(u.GetData()) >= 40 {
-		// Clock: slot, epoch_start_timestamp, epoch, leader_schedule_epoch, unix_timestamp.
-		w.p.clock.Store(int64(binary.LittleEndian.Uint64(u.GetData()[32:40])))
+	if owner == solana.SysvarOwnerID && pubkey == solana.SysvarClockID {
+		if ts, ok := solana.ClockUnixTimestamp(u.GetData()); ok {
+			w.p.clock.Store(ts)
+		}
 	}
 	if u.GetDataSlice() == nil && w.p.mints.Learn(owner, pubkey, u.GetData(), u.GetSlot()) {
 		w.p.mintKnown(pubkey)
